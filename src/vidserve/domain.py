@@ -1,0 +1,126 @@
+"""Transport-free domain types: what a video job is, independent of HTTP and SQL."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Frame = npt.NDArray[np.uint8]
+else:
+    Frame = object
+
+DEFAULT_FPS = 24
+
+
+class VideoStatus(enum.StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (VideoStatus.COMPLETED, VideoStatus.FAILED)
+
+
+class JobKind(enum.StrEnum):
+    CREATE = "create"
+    REMIX = "remix"
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        w, _, h = text.partition("x")
+        return cls(int(w), int(h))
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(slots=True)
+class Video:
+    """One video job; the row in the videos table *is* the job."""
+
+    id: str
+    project: str
+    model: str
+    status: VideoStatus
+    progress: int
+    created_at: int
+    prompt: str
+    size: str
+    seconds: int
+    seed: int
+    kind: JobKind = JobKind.CREATE
+    completed_at: int | None = None
+    expires_at: int | None = None
+    remixed_from_video_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempt: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    deleted_at: int | None = None
+    input_reference_key: str | None = None
+    assets_attempt: int | None = None
+    started_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job a worker holds: the video and the attempt number that fences every later write."""
+
+    video: Video
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """Everything an engine needs to render one clip; already validated and resolved."""
+
+    model: str
+    prompt: str
+    width: int
+    height: int
+    seconds: int
+    seed: int
+    fps: int = DEFAULT_FPS
+    reference_image: Frame | None = None  # H x W x 3 uint8, already at width x height
+    source_prompt: str | None = None  # remix: the prompt of the source video
+
+    @property
+    def num_frames(self) -> int:
+        return self.seconds * self.fps
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a served model can do; the service validates requests against it."""
+
+    sizes: tuple[str, ...]
+    seconds: tuple[int, ...] = (4, 8, 12)
+    fps: int = DEFAULT_FPS
+    image_reference: bool = True
+    remix: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+StepCallback = Callable[[int, int], None]
+"""on_step(done, total): called after each generation step actually run."""
+
+StopCheck = Callable[[], bool]
+"""should_stop(): True when the job was cancelled or its lease lost; the engine stops."""
+
+Frames = Iterable["Frame"]

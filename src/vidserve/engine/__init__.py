@@ -1,0 +1,1 @@
+"""Engines: the VideoBackend protocol, the model registry and the backends."""

@@ -1,0 +1,1 @@
+"""Media: frames -> MP4 / WebP thumbnail / JPEG spritesheet; decoding of uploads with limits."""

@@ -1,0 +1,111 @@
+"""One settings tree (env prefix ``VIDSERVE_``), validated at start and passed explicitly.
+
+Nothing else in vidserve reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDSERVE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./vidserve-data")
+    database_url: str = ""
+    """SQLAlchemy URL; default ``sqlite+aiosqlite:///{data_dir}/vidserve.db``."""
+    storage_url: str = ""
+    """``file:///abs/path`` or ``memory://``; default ``file://{data_dir}/assets``."""
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """``key=project,key2=project2``. With no key here nor in the database: dev mode."""
+    models_file: Path | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    # queue
+    lease_seconds: float = Field(default=30.0, gt=0)
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    poll_interval_seconds: float = Field(default=0.25, gt=0)
+    worker_concurrency: int = Field(default=1, ge=1)
+
+    # behaviour
+    expires_after_seconds: int | None = Field(default=3600, ge=1)
+    """``expires_at = completed_at + this``; empty for never."""
+    resize_input_reference: bool = False
+    """Resize a reference image of another size instead of the live service's 400."""
+    poll_after_ms: int = Field(default=1000, ge=0)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+
+    # engines and media
+    procedural_step_delay: float = Field(default=0.0, ge=0)
+    """Seconds added to each procedural step: lets tests catch jobs mid-run."""
+    x264_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"
+    ] = "veryfast"
+    x264_crf: int = Field(default=23, ge=0, le=51)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            keys: dict[str, str] = {}
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                key, sep, project = item.partition("=")
+                if not sep or not key.strip() or not project.strip():
+                    raise ValueError("VIDSERVE_API_KEYS must look like 'key=project,key2=project2'")
+                keys[key.strip()] = project.strip()
+            return keys
+        return value
+
+    @field_validator("expires_after_seconds", mode="before")
+    @classmethod
+    def _never(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "never", "none", "0"):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        data = self.data_dir.expanduser().resolve()
+        object.__setattr__(self, "data_dir", data)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{data / 'vidserve.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", (data / "assets").as_uri())
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError("VIDSERVE_DATABASE_URL must be a sqlite or postgresql URL")
+        if not self.storage_url.startswith(("file://", "memory://")):
+            raise ValueError("VIDSERVE_STORAGE_URL must be file:///path or memory://")
+        if self.models_file is not None and not self.models_file.is_file():
+            raise ValueError(f"VIDSERVE_MODELS_FILE {self.models_file} is not a file")
+        return self
+
+    @property
+    def dev_mode(self) -> bool:
+        """True when no key is configured in settings (the database may still hold some)."""
+        return not self.api_keys
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; raise ``ConfigurationError`` with a readable message."""
+    from pydantic import ValidationError
+
+    from vidserve.errors import ConfigurationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"  VIDSERVE_{loc.upper()}: {err['msg']}")
+        raise ConfigurationError("invalid settings:\n" + "\n".join(lines)) from None
