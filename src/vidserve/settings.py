@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     poll_interval_seconds: float = Field(default=0.25, gt=0)
-    worker_concurrency: int = Field(default=1, ge=1)
+    drain_grace_seconds: float = Field(default=30.0, ge=0)
+    """On SIGTERM a worker finishes its job within this, else gives it back to the queue."""
 
     # behaviour
     expires_after_seconds: int | None = Field(default=3600, ge=1)
@@ -109,3 +110,22 @@ def load_settings(**overrides: object) -> Settings:
             loc = ".".join(str(p) for p in err["loc"]) or "settings"
             lines.append(f"  VIDSERVE_{loc.upper()}: {err['msg']}")
         raise ConfigurationError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a child process (the embedded worker): this one's, plus the
+    resolved settings, so the child sees exactly what the parent validated."""
+    import os
+
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        key = f"VIDSERVE_{name.upper()}"
+        if value is None:
+            env.pop(key, None)
+            if name == "expires_after_seconds":
+                env[key] = "never"
+        elif name == "api_keys":
+            env[key] = ",".join(f"{k}={v}" for k, v in value.items())
+        else:
+            env[key] = str(value)
+    return env

@@ -1,0 +1,3 @@
+from vidserve.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The application factory: routes, middleware, error handlers and the server's lifespan.
+
+The lifespan opens the ``Runtime`` (database, blobs, registry, services), runs the reaper and,
+in the embedded default, supervises the worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from vidserve import __version__
+from vidserve.api.errors import envelope, error_response
+from vidserve.api.middleware import RequestContextMiddleware
+from vidserve.api.routes import router
+from vidserve.errors import VidserveError
+from vidserve.queue.reaper import reap_forever
+from vidserve.runtime import Runtime
+from vidserve.settings import Settings
+from vidserve.worker.embedded import WorkerSupervisor
+
+log = logging.getLogger("vidserve.api")
+
+
+def _request_id(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = Runtime.open(settings)
+        app.state.runtime = rt
+        stop = asyncio.Event()
+        reaper = asyncio.create_task(
+            reap_forever(
+                rt.queue,
+                interval=settings.reaper_interval_seconds,
+                max_attempts=settings.max_attempts,
+                clock=rt.clock,
+                stop=stop,
+            )
+        )
+        supervisor = WorkerSupervisor(settings) if embedded_worker else None
+        if supervisor is not None:
+            await supervisor.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if supervisor is not None:
+                await supervisor.stop()
+            await reaper
+            await rt.close()
+
+    app = FastAPI(
+        title="vidserve",
+        version=__version__,
+        description="OpenAI Videos API, self-hosted.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(VidserveError)
+    async def _vidserve_error(request: Request, exc: VidserveError) -> Response:
+        return error_response(exc, _request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
+        param = ".".join(loc) or None
+        return JSONResponse(
+            envelope(
+                f"Invalid '{param}': {first.get('msg', 'invalid value')}.",
+                "invalid_request_error",
+                param,
+                "invalid_value",
+            ),
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            message = f"Invalid URL ({request.method} {request.url.path[:200]})"
+            code = None
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path[:200]}."
+            code = "method_not_allowed"
+        else:
+            message, code = str(exc.detail), None
+        return JSONResponse(
+            envelope(message, "invalid_request_error", None, code),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,261 @@
+"""Validation of request parameters, with the live service's error texts.
+
+Each ``parse_*`` takes the nested dict of :mod:`vidserve.api.bodies` and returns a service
+command, or raises the exact 400 OpenAI's service gave for the same input (see API-NOTES.md):
+unknown fields are ``unknown_parameter``, an integer ``seconds`` is ``invalid_type``, ``'10'``
+is ``invalid_value``, and so on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+from vidserve.api.bodies import FilePart
+from vidserve.errors import (
+    InvalidRequest,
+    InvalidType,
+    InvalidValue,
+    MissingParameter,
+    UnknownParameter,
+)
+from vidserve.service.videos import CreateVideo, Variant, _quote_list
+from vidserve.settings import Settings
+
+SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+BASE_SECONDS = ("4", "8", "12")
+MAX_PROMPT = 32000
+MAX_IMAGE_URL = 20_971_520
+VARIANTS = ("video", "thumbnail", "spritesheet")
+
+
+def type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, FilePart):
+        return "a file"
+    return "an object"
+
+
+def _reject_unknown(body: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
+    for key in body:
+        if key not in known:
+            name = f"{prefix}{key}"[:100]
+            raise UnknownParameter(f"Unknown parameter: '{name}'.", param=name)
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    if "prompt" not in body:
+        raise MissingParameter("Missing required parameter: 'prompt'.", param="prompt")
+    prompt = body["prompt"]
+    if not isinstance(prompt, str):
+        raise InvalidType(
+            f"Invalid type for 'prompt': expected a string, but got {type_name(prompt)} instead.",
+            param="prompt",
+        )
+    if not prompt:
+        raise InvalidValue(
+            "Invalid 'prompt': string too short. Expected a string with minimum length 1, but "
+            "got an empty string instead.",
+            param="prompt",
+            code="string_below_min_length",
+        )
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidValue(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length "
+            f"{MAX_PROMPT}, but got a string with length {len(prompt)} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    return prompt
+
+
+def _string(body: dict[str, Any], name: str, default: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidType(
+            f"Invalid type for '{name}': expected a string, but got {type_name(value)} instead.",
+            param=name,
+        )
+    return value
+
+
+def allowed_seconds(settings: Settings) -> tuple[str, ...]:
+    return BASE_SECONDS
+
+
+def _seconds(body: dict[str, Any], allowed: tuple[str, ...], default: str | None) -> int:
+    if "seconds" not in body:
+        if default is None:
+            raise MissingParameter("Missing required parameter: 'seconds'.", param="seconds")
+        return int(default)
+    value = body["seconds"]
+    if not isinstance(value, str):
+        choices = ", ".join(f"'{s}'" for s in allowed[:-1]) + f", or '{allowed[-1]}'"
+        raise InvalidType(
+            f"Invalid type for 'seconds': expected one of {choices}, but got "
+            f"{type_name(value)} instead.",
+            param="seconds",
+        )
+    if value not in allowed:
+        raise InvalidValue(
+            f"Invalid value: '{value[:40]}'. Supported values are: {_quote_list(list(allowed))}.",
+            param="seconds",
+        )
+    return int(value)
+
+
+def _size(body: dict[str, Any]) -> str:
+    value = _string(body, "size", "720x1280")
+    if value not in SIZES:
+        raise InvalidValue(
+            f"Invalid value: '{value[:40]}'. Supported values are: {_quote_list(list(SIZES))}.",
+            param="size",
+        )
+    return value
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    """``seed``: a vidserve extension (an integer, or its decimal string in multipart)."""
+    if "seed" not in body:
+        return None
+    value = body["seed"]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidType(
+            f"Invalid type for 'seed': expected an integer, but got {type_name(value)} instead.",
+            param="seed",
+        )
+    if not 0 <= value < 2**32:
+        raise InvalidValue(
+            f"Invalid 'seed': expected an integer from 0 to {2**32 - 1}.", param="seed"
+        )
+    return value
+
+
+def _input_reference(value: object) -> bytes:
+    from vidserve.media.images import parse_data_url
+
+    if isinstance(value, FilePart):
+        if not value.data:
+            raise InvalidValue("Invalid 'input_reference': the file is empty.",
+                               param="input_reference")
+        return value.data
+    if not isinstance(value, dict):
+        raise InvalidType(
+            "Invalid type for 'input_reference': expected a file upload or an object with "
+            f"'image_url' or 'file_id', but got {type_name(value)} instead.",
+            param="input_reference",
+        )
+    _reject_unknown(value, ("image_url", "file_id"), "input_reference.")
+    given = [k for k in ("image_url", "file_id") if value.get(k) is not None]
+    if len(given) != 1:
+        raise InvalidRequest(
+            "Invalid 'input_reference': provide exactly one of 'image_url' or 'file_id'.",
+            param="input_reference",
+            code="invalid_value",
+        )
+    if given == ["file_id"]:
+        raise InvalidRequest(
+            "Invalid 'input_reference.file_id': this server does not have the Files API yet; "
+            "send the image as a file upload or as a data: URL in 'image_url'.",
+            param="input_reference",
+            code="unsupported_value",
+        )
+    url = value["image_url"]
+    if not isinstance(url, str):
+        raise InvalidType(
+            "Invalid type for 'input_reference.image_url': expected a string, but got "
+            f"{type_name(url)} instead.",
+            param="input_reference",
+        )
+    if len(url) > MAX_IMAGE_URL:
+        raise InvalidValue(
+            f"Invalid 'input_reference.image_url': string too long. Expected a string with "
+            f"maximum length {MAX_IMAGE_URL}, but got a string with length {len(url)} instead.",
+            param="input_reference",
+            code="string_above_max_length",
+        )
+    if url[:5].lower() == "data:":
+        return parse_data_url(url)
+    if url[:8].lower() == "https://" or url[:7].lower() == "http://":
+        raise InvalidRequest(
+            "Invalid 'input_reference.image_url': fetching images by URL is not enabled on this "
+            "server; send the image as a file upload or as a data: URL.",
+            param="input_reference",
+            code="unsupported_value",
+        )
+    raise InvalidValue(
+        "Invalid 'input_reference.image_url': expected an https URL or a "
+        "data:image/...;base64 URL.",
+        param="input_reference",
+    )
+
+
+def parse_create(body: dict[str, Any], settings: Settings) -> CreateVideo:
+    _reject_unknown(body, ("prompt", "model", "seconds", "size", "input_reference", "seed"))
+    prompt = _prompt(body)
+    model = _string(body, "model", "sora-2")
+    seconds = _seconds(body, allowed_seconds(settings), default="4")
+    size = _size(body)
+    seed = _seed(body)
+    reference = None
+    if body.get("input_reference") is not None:
+        reference = _input_reference(body["input_reference"])
+    return CreateVideo(
+        prompt=prompt, model=model, seconds=seconds, size=size, seed=seed,
+        reference_image=reference,
+    )
+
+
+def parse_remix(body: dict[str, Any]) -> str:
+    _reject_unknown(body, ("prompt",))
+    return _prompt(body)
+
+
+def parse_list_query(
+    limit: str | None, order: str | None, after: str | None
+) -> tuple[int, Literal["asc", "desc"], str | None]:
+    n = 20
+    if limit is not None:
+        try:
+            n = int(limit)
+        except ValueError:
+            raise InvalidType(
+                f"Invalid type for 'limit': expected an integer, but got '{limit[:40]}' instead.",
+                param="limit",
+            ) from None
+        if n < 0 or n > 100:
+            raise InvalidValue(
+                f"Invalid 'limit': expected an integer from 0 to 100, but got {n} instead.",
+                param="limit",
+                code="integer_out_of_range",
+            )
+    direction = order if order is not None else "desc"
+    if direction not in ("asc", "desc"):
+        raise InvalidValue(
+            f"Invalid value: '{direction[:40]}'. Supported values are: 'asc' and 'desc'.",
+            param="order",
+        )
+    return n, cast(Literal["asc", "desc"], direction), after or None
+
+
+def parse_variant(variant: str | None) -> Variant:
+    value = variant if variant is not None else "video"
+    if value not in VARIANTS:
+        raise InvalidValue(
+            f"Invalid value: '{value[:40]}'. Supported values are: "
+            f"{_quote_list(list(VARIANTS))}.",
+            param="variant",
+        )
+    return cast(Variant, value)

@@ -1,0 +1,129 @@
+"""The ``/v1/videos`` routes. Each one: parse, authorise, one service call, a wire model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPBearer
+from starlette.responses import JSONResponse, Response
+
+from vidserve.api.bodies import read_body
+from vidserve.api.content import content_response
+from vidserve.api.params import parse_create, parse_list_query, parse_remix, parse_variant
+from vidserve.api.wire import DeletedVideo, VideoList, VideoObject, video_object
+from vidserve.errors import InvalidValue
+from vidserve.runtime import Runtime
+
+router = APIRouter(prefix="/v1")
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
+
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+async def project(request: Request, _: Any = Depends(_bearer)) -> str:
+    return await runtime(request).auth.project_for(request.headers.get("authorization"))
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise InvalidValue(
+            "Invalid 'Idempotency-Key' header: expected 1 to 255 characters.",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+@router.post(
+    "/videos",
+    response_model=VideoObject,
+)
+async def create_video(request: Request, project: str = Depends(project)) -> VideoObject:
+    rt = runtime(request)
+    cmd = parse_create(await read_body(request), rt.settings)
+    video = await rt.service.create(project, cmd, _idempotency_key(request))
+    return video_object(video)
+
+
+@router.get("/videos", response_model=VideoList)
+async def list_videos(
+    request: Request,
+    limit: str | None = Query(None, description="0..100, default 20"),
+    order: str | None = Query(None, description="asc or desc (default)"),
+    after: str | None = Query(None, description="a video id: the page after it"),
+    project: str = Depends(project),
+) -> VideoList:
+    n, direction, cursor = parse_list_query(limit, order, after)
+    page = await runtime(request).service.list(project, limit=n, order=direction, after=cursor)
+    data = [video_object(v) for v in page.videos]
+    return VideoList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=page.has_more,
+    )
+
+
+@router.get("/videos/{video_id}", response_model=VideoObject)
+async def retrieve_video(
+    request: Request, video_id: str, project: str = Depends(project)
+) -> Response:
+    rt = runtime(request)
+    video = await rt.service.retrieve(project, video_id)
+    headers = {}
+    if not video.status.terminal:
+        headers["openai-poll-after-ms"] = str(rt.settings.poll_after_ms)
+    return JSONResponse(video_object(video).model_dump(mode="json"), headers=headers)
+
+
+@router.delete("/videos/{video_id}", response_model=DeletedVideo)
+async def delete_video(
+    request: Request, video_id: str, project: str = Depends(project)
+) -> DeletedVideo:
+    video = await runtime(request).service.delete(project, video_id)
+    return DeletedVideo(id=video.id, deleted=True)
+
+
+@router.get(
+    "/videos/{video_id}/content",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        206: {"description": "Partial content (Range)"},
+    },
+)
+async def download_content(
+    request: Request,
+    video_id: str,
+    variant: str | None = Query(None, description="video (default), thumbnail or spritesheet"),
+    project: str = Depends(project),
+) -> Response:
+    rt = runtime(request)
+    content = await rt.service.content(project, video_id, parse_variant(variant))
+    return content_response(request, rt.blobs, content)
+
+
+@router.post(
+    "/videos/{video_id}/remix",
+    response_model=VideoObject,
+)
+async def remix_video(
+    request: Request, video_id: str, project: str = Depends(project)
+) -> VideoObject:
+    rt = runtime(request)
+    prompt = parse_remix(await read_body(request))
+    video = await rt.service.remix(project, video_id, prompt, _idempotency_key(request))
+    return video_object(video)

@@ -1,0 +1,227 @@
+"""``vidserve``: serve | worker | generate | keys | migrate | models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import sys
+import time
+from pathlib import Path
+
+from vidserve.errors import ConfigurationError
+from vidserve.settings import Settings, load_settings
+
+log = logging.getLogger("vidserve")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _count_db_keys(settings: Settings) -> int:
+    from vidserve.store.database import Database
+    from vidserve.store.keys import KeyStore
+
+    async def count() -> int:
+        db = Database(settings.database_url)
+        try:
+            return await KeyStore(db).count_active()
+        finally:
+            await db.close()
+
+    return asyncio.run(count())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from vidserve.api.app import create_app
+    from vidserve.store.database import migrate
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    migrate(settings.database_url)
+    dev = settings.dev_mode and _count_db_keys(settings) == 0
+    if dev and not _is_loopback(host):
+        print(
+            f"vidserve: refusing to listen on {host}: no API key is configured (dev mode accepts "
+            "any key). Create one with `vidserve keys create --project NAME` or set "
+            "VIDSERVE_API_KEYS, or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
+    if dev:
+        log.warning("dev mode: no API key configured; any bearer key is accepted (loopback only)")
+    app = create_app(settings, embedded_worker=not args.no_worker)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    log.info("vidserve listening on http://%s:%d/v1 (data in %s)", host, port, settings.data_dir)
+    server.run()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.runtime import Runtime
+    from vidserve.store.database import migrate
+    from vidserve.worker.runner import run_worker
+
+    if args.parent_pid is None:
+        migrate(settings.database_url)
+
+    async def main() -> None:
+        rt = Runtime.open(settings)
+        try:
+            models = args.models.split(",") if args.models else None
+            await run_worker(rt, models=models, parent_pid=args.parent_pid)
+        finally:
+            await rt.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.store.database import migrate
+
+    migrate(settings.database_url, args.revision)
+    print(f"database at {args.revision}: {settings.database_url}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.store.database import Database, migrate
+    from vidserve.store.keys import KeyStore
+
+    migrate(settings.database_url)
+
+    async def main() -> int:
+        db = Database(settings.database_url)
+        keys = KeyStore(db)
+        try:
+            if args.action == "create":
+                key, plaintext = await keys.create(args.project, int(time.time()))
+                print(plaintext)
+                print(f"created {key.id} for project {key.project}; the key is shown only once",
+                      file=sys.stderr)
+            elif args.action == "list":
+                for k in await keys.list():
+                    state = "revoked" if k.revoked_at else "active"
+                    print(f"{k.id}\t{k.prefix}...\t{k.project}\t{state}")
+            else:
+                if not await keys.revoke(args.key_id, int(time.time())):
+                    print(f"no active key {args.key_id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.key_id}")
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.runtime import load_registry
+
+    for served in load_registry(settings).served():
+        caps = served.capabilities
+        target = "" if served.name == served.spec.name else f" -> {served.spec.name}"
+        print(
+            f"{served.name}{target}\tbackend={served.spec.backend}\tsizes={','.join(caps.sizes)}"
+            f"\tseconds={','.join(str(s) for s in caps.seconds)}\tfps={caps.fps}"
+        )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.client import generate
+
+    return generate(
+        base_url=args.base_url or f"http://{settings.host}:{settings.port}/v1",
+        api_key=args.api_key,
+        prompt=args.prompt,
+        seconds=args.seconds,
+        size=args.size,
+        model=args.model,
+        output=Path(args.output),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidserve", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server (and the embedded worker)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--no-worker", action="store_true", help="API only (scale-out replicas)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker that generates queued videos")
+    worker.add_argument("--models", default=None, help="comma-separated model names to serve")
+    worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
+
+    mig = sub.add_parser("migrate", help="create or upgrade the database schema")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kc = ksub.add_parser("create")
+    kc.add_argument("--project", required=True)
+    ksub.add_parser("list")
+    kr = ksub.add_parser("revoke")
+    kr.add_argument("key_id")
+    keys.set_defaults(func=cmd_keys)
+
+    models = sub.add_parser("models", help="list served models and what each can do")
+    models.set_defaults(func=cmd_models)
+
+    gen = sub.add_parser("generate", help="create a video through the HTTP API and save it")
+    gen.add_argument("prompt")
+    gen.add_argument("-o", "--output", default="video.mp4")
+    gen.add_argument("--seconds", default="4")
+    gen.add_argument("--size", default="720x1280")
+    gen.add_argument("--model", default="sora-2")
+    gen.add_argument("--base-url", default=None)
+    gen.add_argument("--api-key", default="dev")
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"vidserve: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings)
+    try:
+        result: int = args.func(args, settings)
+    except ConfigurationError as exc:
+        print(f"vidserve: {exc}", file=sys.stderr)
+        return 2
+    return result

@@ -1,0 +1,123 @@
+"""The model registry: which model names are served, by which backend, with what capabilities.
+
+Read from ``VIDSERVE_MODELS_FILE`` (TOML) or, without one, the built-in default where the
+procedural engine serves ``procedural``, ``sora-2`` and ``sora-2-pro`` (and the dated snapshot
+names). The API process only reads capabilities from here; backends are instantiated in the
+worker (``load_backend``), so the API never imports torch.
+
+    [models.procedural]
+    backend = "procedural"
+
+    [aliases]
+    "sora-2" = "procedural"
+
+OpenAI's size rules follow the alias: ``sora-2*`` names allow only 720x1280 and 1280x720, the
+``sora-2-pro*`` names all four sizes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vidserve.domain import Capabilities
+from vidserve.engine.base import VideoBackend
+from vidserve.errors import ConfigurationError
+
+ALL_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+SORA2_SIZES = ("720x1280", "1280x720")
+SORA2_NAMES = ("sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08")
+SORA2_PRO_NAMES = ("sora-2-pro", "sora-2-pro-2025-10-06")
+BACKENDS = ("procedural",)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    backend: str
+    capabilities: Capabilities
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """A name clients may send, resolved to the model that serves it."""
+
+    name: str
+    spec: ModelSpec
+    capabilities: Capabilities
+
+
+def _sizes_for_alias(alias: str, sizes: tuple[str, ...]) -> tuple[str, ...]:
+    if alias.startswith("sora-2") and not alias.startswith("sora-2-pro"):
+        return tuple(s for s in sizes if s in SORA2_SIZES)
+    return sizes
+
+
+class ModelRegistry:
+    def __init__(self, models: dict[str, ModelSpec], aliases: dict[str, str]) -> None:
+        self._served: dict[str, ServedModel] = {}
+        for spec in models.values():
+            self._served[spec.name] = ServedModel(spec.name, spec, spec.capabilities)
+        for alias, target in aliases.items():
+            if target not in models:
+                raise ConfigurationError(f"alias {alias!r} points at unknown model {target!r}")
+            spec = models[target]
+            caps = replace(
+                spec.capabilities, sizes=_sizes_for_alias(alias, spec.capabilities.sizes)
+            )
+            self._served[alias] = ServedModel(alias, spec, caps)
+
+    @classmethod
+    def default(cls) -> ModelRegistry:
+        spec = ModelSpec("procedural", "procedural", Capabilities(sizes=ALL_SIZES))
+        aliases = {name: "procedural" for name in SORA2_NAMES + SORA2_PRO_NAMES}
+        return cls({"procedural": spec}, aliases)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ModelRegistry:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"models file {path}: {exc}") from None
+        models: dict[str, ModelSpec] = {}
+        for name, entry in (data.get("models") or {}).items():
+            if not isinstance(entry, dict):
+                raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
+            backend = entry.get("backend", "procedural")
+            if backend not in BACKENDS:
+                raise ConfigurationError(
+                    f"models file {path}: model {name!r} has unknown backend {backend!r} "
+                    f"(known: {', '.join(BACKENDS)})"
+                )
+            sizes = tuple(entry.get("sizes", ALL_SIZES))
+            seconds = tuple(int(s) for s in entry.get("seconds", (4, 8, 12)))
+            caps = Capabilities(sizes=sizes, seconds=seconds, fps=int(entry.get("fps", 24)))
+            options = {
+                k: v for k, v in entry.items() if k not in ("backend", "sizes", "seconds", "fps")
+            }
+            models[name] = ModelSpec(name, backend, caps, options)
+        if not models:
+            raise ConfigurationError(f"models file {path}: no [models.NAME] table")
+        aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
+        return cls(models, aliases)
+
+    def names(self) -> list[str]:
+        return list(self._served)
+
+    def get(self, name: str) -> ServedModel | None:
+        return self._served.get(name)
+
+    def served(self) -> list[ServedModel]:
+        return list(self._served.values())
+
+
+def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
+    """Instantiate the backend of a model (worker side only)."""
+    if spec.backend == "procedural":
+        from vidserve.engine.procedural import ProceduralBackend
+
+        return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
+    raise ConfigurationError(f"unknown backend {spec.backend!r}")

@@ -1,0 +1,1 @@
+"""The job queue: the videos table *is* the queue (see ``jobs.py``)."""

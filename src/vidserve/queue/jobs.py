@@ -1,0 +1,222 @@
+"""Queue state changes on the videos table. Each one is a single guarded statement.
+
+- ``claim``: the oldest queued job of the given models; ``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite. It bumps ``attempt``, the fencing token for every
+  later write of that worker.
+- ``heartbeat``: ``UPDATE ... WHERE id=? AND attempt=? AND status='in_progress'``: renews the
+  lease, writes progress and reads ``cancel_requested``; zero rows means the lease was lost.
+- ``complete`` / ``fail``: guarded the same way; a worker whose attempt is stale changes nothing.
+- ``reap``: in-progress rows whose lease expired go back to queued (while attempts remain) or
+  to failed with ``worker_lost``; cancelled ones to failed with ``cancelled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select, update
+
+from vidserve.domain import Claim, VideoStatus
+from vidserve.store.database import Database
+from vidserve.store.tables import videos
+from vidserve.store.videos import row_to_video
+
+QUEUED = VideoStatus.QUEUED.value
+IN_PROGRESS = VideoStatus.IN_PROGRESS.value
+COMPLETED = VideoStatus.COMPLETED.value
+FAILED = VideoStatus.FAILED.value
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    alive: bool  # False: the lease is gone (reaped, or another attempt owns the job)
+    cancel: bool  # True: the client deleted the video; stop and discard
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    requeued: list[str]
+    failed: list[str]
+
+
+class JobQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _owned(self, video_id: str, attempt: int) -> object:
+        return and_(
+            videos.c.id == video_id,
+            videos.c.attempt == attempt,
+            videos.c.status == IN_PROGRESS,
+        )
+
+    async def claim(
+        self, worker_id: str, models: Sequence[str] | None, lease_seconds: float, now: float
+    ) -> Claim | None:
+        candidate = (
+            select(videos.c.id)
+            .where(videos.c.status == QUEUED, videos.c.deleted_at.is_(None))
+            .order_by(videos.c.created_ns)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if models is not None:
+            candidate = candidate.where(videos.c.model.in_(list(models)))
+        async with self.db.write() as conn:
+            video_id = (await conn.execute(candidate)).scalar()
+            if video_id is None:
+                return None
+            row = (
+                await conn.execute(
+                    update(videos)
+                    .where(videos.c.id == video_id, videos.c.status == QUEUED)
+                    .values(
+                        status=IN_PROGRESS,
+                        attempt=videos.c.attempt + 1,
+                        lease_owner=worker_id,
+                        lease_expires_at=now + lease_seconds,
+                        started_at=now,
+                        progress=0,
+                    )
+                    .returning(*videos.c)
+                )
+            ).first()
+        if row is None:
+            return None
+        video = row_to_video(row)
+        return Claim(video=video, attempt=video.attempt)
+
+    async def heartbeat(
+        self, video_id: str, attempt: int, progress: int, lease_seconds: float, now: float
+    ) -> Beat:
+        async with self.db.write() as conn:
+            cancel = (
+                await conn.execute(
+                    update(videos)
+                    .where(self._owned(video_id, attempt))  # type: ignore[arg-type]
+                    .values(progress=progress, lease_expires_at=now + lease_seconds)
+                    .returning(videos.c.cancel_requested)
+                )
+            ).scalar()
+        if cancel is None:
+            return Beat(alive=False, cancel=False)
+        return Beat(alive=True, cancel=bool(cancel))
+
+    async def complete(
+        self, video_id: str, attempt: int, now: float, expires_after: int | None
+    ) -> bool:
+        completed_at = int(now)
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(videos)
+                .where(
+                    self._owned(video_id, attempt),  # type: ignore[arg-type]
+                    videos.c.cancel_requested.is_(False),
+                )
+                .values(
+                    status=COMPLETED,
+                    progress=100,
+                    completed_at=completed_at,
+                    expires_at=completed_at + expires_after if expires_after else None,
+                    assets_attempt=attempt,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        return result.rowcount == 1
+
+    async def fail(
+        self, video_id: str, attempt: int, code: str, message: str, now: float
+    ) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(videos)
+                .where(self._owned(video_id, attempt))  # type: ignore[arg-type]
+                .values(
+                    status=FAILED,
+                    error_code=code,
+                    error_message=message,
+                    completed_at=int(now),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        return result.rowcount == 1
+
+    async def release(self, video_id: str, attempt: int) -> bool:
+        """Give a job back (graceful drain): queued again at once for another worker."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(videos)
+                .where(
+                    self._owned(video_id, attempt),  # type: ignore[arg-type]
+                    videos.c.cancel_requested.is_(False),
+                )
+                .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
+            )
+        return result.rowcount == 1
+
+    async def reap(self, now: float, max_attempts: int) -> Reaped:
+        expired = and_(videos.c.status == IN_PROGRESS, videos.c.lease_expires_at < now)
+        async with self.db.write() as conn:
+            requeued = (
+                await conn.execute(
+                    update(videos)
+                    .where(
+                        expired,
+                        videos.c.attempt < max_attempts,
+                        videos.c.cancel_requested.is_(False),
+                    )
+                    .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
+                    .returning(videos.c.id)
+                )
+            ).scalars().all()
+            cancelled = (
+                await conn.execute(
+                    update(videos)
+                    .where(expired, videos.c.cancel_requested.is_(True))
+                    .values(
+                        status=FAILED,
+                        error_code="cancelled",
+                        error_message="The video was deleted while it was being generated.",
+                        completed_at=int(now),
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                    .returning(videos.c.id)
+                )
+            ).scalars().all()
+            lost = (
+                await conn.execute(
+                    update(videos)
+                    .where(expired)
+                    .values(
+                        status=FAILED,
+                        error_code="worker_lost",
+                        error_message=(
+                            f"The worker generating this video stopped responding "
+                            f"{max_attempts} times; the job was given up."
+                        ),
+                        completed_at=int(now),
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                    .returning(videos.c.id)
+                )
+            ).scalars().all()
+        return Reaped(requeued=list(requeued), failed=list(cancelled) + list(lost))
+
+    async def depth(self) -> dict[str, int]:
+        """Jobs per status (not deleted), for status pages and metrics."""
+        from sqlalchemy import func
+
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(videos.c.status, func.count())
+                    .where(videos.c.deleted_at.is_(None))
+                    .group_by(videos.c.status)
+                )
+            ).all()
+        return {status: count for status, count in rows}

@@ -1,0 +1,60 @@
+"""Wiring: build the stores, registry and services from one ``Settings`` object."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vidserve.engine.registry import ModelRegistry
+from vidserve.queue.jobs import JobQueue
+from vidserve.service.auth import Authenticator
+from vidserve.service.videos import VideoService
+from vidserve.settings import Settings
+from vidserve.store.blobs import BlobStore, ObjectBlobStore
+from vidserve.store.database import Database
+from vidserve.store.keys import KeyStore
+from vidserve.store.videos import VideoStore
+
+
+def load_registry(settings: Settings) -> ModelRegistry:
+    if settings.models_file is not None:
+        return ModelRegistry.from_file(settings.models_file)
+    return ModelRegistry.default()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    registry: ModelRegistry
+    videos: VideoStore
+    queue: JobQueue
+    keys: KeyStore
+    service: VideoService
+    auth: Authenticator
+    clock: Callable[[], float]
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
+        db = Database(settings.database_url)
+        blobs = ObjectBlobStore.from_url(settings.storage_url)
+        registry = load_registry(settings)
+        videos = VideoStore(db)
+        keys = KeyStore(db)
+        return cls(
+            settings=settings,
+            db=db,
+            blobs=blobs,
+            registry=registry,
+            videos=videos,
+            queue=JobQueue(db),
+            keys=keys,
+            service=VideoService(settings, videos, blobs, registry, clock),
+            auth=Authenticator(settings, keys, clock),
+            clock=clock,
+        )
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,1 @@
+"""Use cases: create, remix, list, retrieve, delete, content; validation against models."""

@@ -1,0 +1,63 @@
+"""Who is calling: a bearer key maps to a project.
+
+Keys come from ``VIDSERVE_API_KEYS`` (compared by SHA-256 digest in constant time) or from the
+database (``vidserve keys create``, stored hashed). With no key anywhere the server is in dev
+mode: any bearer is accepted and everything belongs to the project ``default``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+
+from vidserve.errors import AuthenticationFailed
+from vidserve.settings import Settings
+from vidserve.store.keys import KeyStore, hash_key
+
+DEV_PROJECT = "default"
+_DEV_MODE_TTL = 2.0  # seconds a "no keys in the database" answer is trusted
+
+
+class Authenticator:
+    def __init__(
+        self, settings: Settings, keys: KeyStore, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings_keys = [(hash_key(k), p) for k, p in settings.api_keys.items()]
+        self._keys = keys
+        self._clock = clock
+        self._dev_checked_at = float("-inf")
+        self._dev = False
+
+    async def dev_mode(self) -> bool:
+        if self._settings_keys:
+            return False
+        now = time.monotonic()
+        if now - self._dev_checked_at > _DEV_MODE_TTL:
+            self._dev = await self._keys.count_active() == 0
+            self._dev_checked_at = now
+        return self._dev
+
+    async def project_for(self, authorization: str | None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code=None,
+            )
+        digest = hash_key(token)
+        found = None
+        for known, project in self._settings_keys:
+            if hmac.compare_digest(known, digest):
+                found = project
+        if found is not None:
+            return found
+        project = await self._keys.project_for(token)
+        if project is not None:
+            return project
+        if await self.dev_mode():
+            return DEV_PROJECT
+        shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 10 else "****"
+        raise AuthenticationFailed(f"Incorrect API key provided: {shown}.")

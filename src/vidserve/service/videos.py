@@ -1,0 +1,292 @@
+"""``VideoService``: the video use cases, independent of HTTP.
+
+Routes parse and authorise, then call exactly one method here. Everything a client can do to
+a video is checked here against the model's capabilities and scoped to the caller's project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from vidserve import ids
+from vidserve.domain import JobKind, Size, Video, VideoStatus
+from vidserve.engine.registry import ModelRegistry, ServedModel
+from vidserve.errors import InvalidRequest, InvalidValue, NotFound
+from vidserve.settings import Settings
+from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
+from vidserve.store.videos import IdempotencyRecord, Page, VideoStore
+
+Variant = Literal["video", "thumbnail", "spritesheet"]
+CONTENT_TYPES: dict[Variant, str] = {
+    "video": "video/mp4",
+    "thumbnail": "image/webp",
+    "spritesheet": "image/jpeg",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateVideo:
+    prompt: str
+    model: str
+    seconds: int
+    size: str
+    seed: int | None = None
+    reference_image: bytes | None = None  # raw PNG/JPEG/WebP bytes (upload or data: URL)
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    key: str
+    meta: BlobMeta
+    content_type: str
+    etag: str
+
+
+def _quote_list(values: list[str]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def shown_id(video_id: str) -> str:
+    """An id as it may appear in an error message: short and printable."""
+    text = video_id[:64].encode("ascii", "replace").decode()
+    return text + ("..." if len(video_id) > 64 else "")
+
+
+class VideoService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: VideoStore,
+        blobs: BlobStore,
+        registry: ModelRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.registry = registry
+        self.clock = clock
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _served(self, model: str) -> ServedModel:
+        served = self.registry.get(model)
+        if served is None:
+            raise InvalidValue(
+                f"Invalid value: '{shown_id(model)}'. Supported values are: "
+                f"{_quote_list(self.registry.names())}.",
+                param="model",
+            )
+        return served
+
+    def _check_shape(self, served: ServedModel, size: str, seconds: int) -> None:
+        caps = served.capabilities
+        if size not in caps.sizes:
+            raise InvalidValue(
+                f"Invalid value: '{size}'. Supported values for model '{served.name}' are: "
+                f"{_quote_list(list(caps.sizes))}.",
+                param="size",
+            )
+        if seconds not in caps.seconds:
+            raise InvalidValue(
+                f"Invalid value: '{seconds}'. Supported values are: "
+                f"{_quote_list([str(s) for s in caps.seconds])}.",
+                param="seconds",
+            )
+
+    async def _prepare_reference(self, data: bytes, size: str) -> bytes:
+        """Decode with limits, check or fit the size, re-encode as PNG (never store raw input)."""
+        from PIL import Image
+
+        from vidserve.media.images import decode_image, fit_image
+
+        target = Size.parse(size)
+
+        def work() -> bytes:
+            frame = decode_image(data, max_pixels=self.settings.max_image_pixels)
+            height, width = frame.shape[:2]
+            if (width, height) != (target.width, target.height):
+                if not self.settings.resize_input_reference:
+                    raise InvalidRequest(
+                        "Inpaint image must match the requested width and height",
+                        param="input_reference",
+                        code="invalid_value",
+                    )
+                frame = fit_image(frame, target.width, target.height)
+            out = io.BytesIO()
+            Image.fromarray(frame).save(out, format="PNG", compress_level=1)
+            return out.getvalue()
+
+        return await asyncio.to_thread(work)
+
+    # -- use cases --------------------------------------------------------------------------
+
+    async def create(
+        self, project: str, cmd: CreateVideo, idempotency_key: str | None = None
+    ) -> Video:
+        served = self._served(cmd.model)
+        self._check_shape(served, cmd.size, cmd.seconds)
+        if cmd.reference_image is not None and not served.capabilities.image_reference:
+            raise InvalidRequest(
+                f"Model '{served.name}' does not accept an input_reference.",
+                param="input_reference",
+                code="unsupported_parameter",
+            )
+        video = self._new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
+        reference = None
+        if cmd.reference_image is not None:
+            reference = await self._prepare_reference(cmd.reference_image, cmd.size)
+            video.input_reference_key = ids.upload_key(video.id, "input_reference")
+            await self.blobs.put_bytes(video.input_reference_key, reference)
+        fingerprint = {
+            "op": "create",
+            "prompt": cmd.prompt,
+            "model": cmd.model,
+            "seconds": cmd.seconds,
+            "size": cmd.size,
+            "seed": cmd.seed,
+            "ref": hashlib.sha256(cmd.reference_image).hexdigest() if cmd.reference_image else None,
+        }
+        return await self._insert(video, idempotency_key, fingerprint)
+
+    async def remix(
+        self, project: str, video_id: str, prompt: str, idempotency_key: str | None = None
+    ) -> Video:
+        source = await self.retrieve(project, video_id)
+        if source.status is not VideoStatus.COMPLETED:
+            raise InvalidRequest(
+                f"Video '{source.id}' is {source.status.value}; only a completed video can be "
+                "remixed.",
+                param="video_id",
+                code="invalid_value",
+            )
+        served = self._served(source.model)
+        if not served.capabilities.remix:
+            raise InvalidRequest(
+                f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
+            )
+        video = self._new_video(
+            project, source.model, prompt, source.size, source.seconds, source.seed
+        )
+        video.kind = JobKind.REMIX
+        video.remixed_from_video_id = source.id
+        fingerprint = {"op": "remix", "source": source.id, "prompt": prompt}
+        return await self._insert(video, idempotency_key, fingerprint)
+
+    async def retrieve(self, project: str, video_id: str) -> Video:
+        video = await self.store.get(project, video_id) if ids.is_video_id(video_id) else None
+        if video is None:
+            raise NotFound(
+                f"Video with id '{shown_id(video_id)}' not found.", param="video_id", code=None
+            )
+        return video
+
+    async def list(
+        self, project: str, *, limit: int, order: Literal["asc", "desc"], after: str | None
+    ) -> Page:
+        cursor = None
+        if after is not None:
+            cursor = await self.store.get(project, after) if ids.is_video_id(after) else None
+            if cursor is None:
+                raise InvalidValue(
+                    f"Invalid 'after': no video with id '{shown_id(after)}'.", param="after"
+                )
+        return await self.store.list(project, limit=limit, order=order, after=cursor)
+
+    async def delete(self, project: str, video_id: str) -> Video:
+        if not ids.is_video_id(video_id):
+            await self.retrieve(project, video_id)  # raises the 404
+        before = await self.store.mark_deleted(project, video_id, int(self.clock()))
+        if before is None:
+            raise NotFound(
+                f"Video with id '{shown_id(video_id)}' not found.", param="video_id", code=None
+            )
+        if before.status is not VideoStatus.IN_PROGRESS:
+            # Nothing is running: remove every file now. A running job's worker sees
+            # cancel_requested at its next step and removes what it wrote.
+            await self.blobs.delete_prefix(ids.video_prefix(video_id))
+            await self.blobs.delete_prefix(f"inputs/{video_id}/")
+        return before
+
+    async def content(self, project: str, video_id: str, variant: Variant) -> Content:
+        video = await self.retrieve(project, video_id)
+        if video.status is VideoStatus.FAILED:
+            raise NotFound(
+                "Video generation failed; there is no content to download.",
+                param="video_id",
+                code=None,
+            )
+        if video.status is not VideoStatus.COMPLETED or video.assets_attempt is None:
+            raise NotFound(
+                "Video is not ready yet. Wait until its status is 'completed' "
+                f"(GET /v1/videos/{video.id}) before downloading content.",
+                param="video_id",
+                code=None,
+            )
+        if video.expires_at is not None and self.clock() >= video.expires_at:
+            raise NotFound(
+                "The content of this video has expired and was deleted.",
+                param="video_id",
+                code="video_expired",
+            )
+        key = ids.asset_key(video.id, video.assets_attempt, variant)
+        try:
+            meta = await self.blobs.head(key)
+        except BlobNotFound:
+            raise NotFound(
+                f"The {variant} of this video is no longer available.", param="variant", code=None
+            ) from None
+        etag = '"' + hashlib.sha256(f"{key}:{meta.size}".encode()).hexdigest()[:32] + '"'
+        return Content(key=key, meta=meta, content_type=CONTENT_TYPES[variant], etag=etag)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _new_video(
+        self, project: str, model: str, prompt: str, size: str, seconds: int, seed: int | None
+    ) -> Video:
+        return Video(
+            id=ids.new_video_id(),
+            project=project,
+            model=model,
+            status=VideoStatus.QUEUED,
+            progress=0,
+            created_at=int(self.clock()),
+            prompt=prompt,
+            size=size,
+            seconds=seconds,
+            seed=seed if seed is not None else ids.new_seed(),
+        )
+
+    async def _insert(
+        self, video: Video, idempotency_key: str | None, fingerprint: dict[str, object]
+    ) -> Video:
+        record = None
+        if idempotency_key is not None:
+            digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+            record = IdempotencyRecord(idempotency_key, digest)
+        try:
+            inserted = await self.store.insert(video, time.time_ns(), record)
+        except BaseException:
+            if video.input_reference_key:
+                await self.blobs.delete_prefix(f"inputs/{video.id}/")
+            raise
+        if not inserted.created:
+            if video.input_reference_key:
+                await self.blobs.delete_prefix(f"inputs/{video.id}/")
+            if not inserted.request_hash_matches:
+                raise InvalidRequest(
+                    "This Idempotency-Key was already used with different parameters; "
+                    "use a new key for a new request.",
+                    code="idempotency_key_reused",
+                )
+        return inserted.video

@@ -1,0 +1,1 @@
+"""Storage: SQL metadata (SQLAlchemy Core, SQLite or PostgreSQL) and blobs (obstore)."""

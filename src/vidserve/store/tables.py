@@ -1,0 +1,77 @@
+"""The SQL schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Alembic migrations in ``store/migrations`` create exactly this schema; a test compares them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+videos = Table(
+    "videos",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(128), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),  # ordering for lists and the queue
+    Column("completed_at", BigInteger),
+    Column("expires_at", BigInteger),
+    Column("prompt", Text, nullable=False),
+    Column("size", String(16), nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("remixed_from_video_id", String(64)),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    # queue columns: the row is the job
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", Double),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("started_at", Double),
+    Column("deleted_at", BigInteger),
+    Column("input_reference_key", String(256)),
+    Column("assets_attempt", Integer),
+    Index("ix_videos_project_created", "project", "created_ns"),
+    Index("ix_videos_queue", "status", "model", "created_ns"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("project", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("project", String(128), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("video_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("video_id", name="uq_idempotency_video"),
+)

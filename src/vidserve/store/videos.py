@@ -1,0 +1,215 @@
+"""Video rows: insert (with the idempotency record), read, list, soft-delete.
+
+The queue's state changes (claim, heartbeat, finish, reap) live in ``vidserve.queue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from vidserve.domain import JobKind, Video, VideoStatus
+from vidserve.store.database import Database
+from vidserve.store.tables import idempotency_keys, videos
+
+
+def row_to_video(row: Any) -> Video:
+    m = row._mapping
+    return Video(
+        id=m["id"],
+        project=m["project"],
+        model=m["model"],
+        status=VideoStatus(m["status"]),
+        progress=m["progress"],
+        created_at=m["created_at"],
+        prompt=m["prompt"],
+        size=m["size"],
+        seconds=m["seconds"],
+        seed=m["seed"],
+        kind=JobKind(m["kind"]),
+        completed_at=m["completed_at"],
+        expires_at=m["expires_at"],
+        remixed_from_video_id=m["remixed_from_video_id"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        attempt=m["attempt"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        cancel_requested=bool(m["cancel_requested"]),
+        deleted_at=m["deleted_at"],
+        input_reference_key=m["input_reference_key"],
+        assets_attempt=m["assets_attempt"],
+        started_at=m["started_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    video: Video
+    created: bool  # False: an idempotent replay returned the first job
+    request_hash_matches: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    videos: list[Video]
+    has_more: bool
+
+
+class VideoStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(
+        self, video: Video, created_ns: int, idempotency: IdempotencyRecord | None = None
+    ) -> Inserted:
+        """Insert the job row (and its idempotency record) in one transaction."""
+        async with self.db.write() as conn:
+            if idempotency is not None:
+                existing = (
+                    await conn.execute(
+                        select(idempotency_keys.c.video_id, idempotency_keys.c.request_hash).where(
+                            idempotency_keys.c.project == video.project,
+                            idempotency_keys.c.key == idempotency.key,
+                        )
+                    )
+                ).first()
+                if existing is not None:
+                    row = (
+                        await conn.execute(select(videos).where(videos.c.id == existing.video_id))
+                    ).first()
+                    if row is not None:
+                        return Inserted(
+                            row_to_video(row),
+                            created=False,
+                            request_hash_matches=existing.request_hash == idempotency.request_hash,
+                        )
+            await conn.execute(
+                insert(videos).values(
+                    id=video.id,
+                    project=video.project,
+                    model=video.model,
+                    status=video.status.value,
+                    progress=video.progress,
+                    created_at=video.created_at,
+                    created_ns=created_ns,
+                    prompt=video.prompt,
+                    size=video.size,
+                    seconds=video.seconds,
+                    seed=video.seed,
+                    kind=video.kind.value,
+                    remixed_from_video_id=video.remixed_from_video_id,
+                    attempt=0,
+                    cancel_requested=False,
+                    input_reference_key=video.input_reference_key,
+                )
+            )
+            if idempotency is not None:
+                await conn.execute(
+                    insert(idempotency_keys).values(
+                        project=video.project,
+                        key=idempotency.key,
+                        request_hash=idempotency.request_hash,
+                        video_id=video.id,
+                        created_at=video.created_at,
+                    )
+                )
+        return Inserted(video, created=True)
+
+    async def get(self, project: str, video_id: str) -> Video | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(videos).where(
+                        videos.c.id == video_id,
+                        videos.c.project == project,
+                        videos.c.deleted_at.is_(None),
+                    )
+                )
+            ).first()
+        return row_to_video(row) if row is not None else None
+
+    async def get_any(self, video_id: str) -> Video | None:
+        """Any row, deleted or not, any project: for workers and tests, never for clients."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(videos).where(videos.c.id == video_id))).first()
+        return row_to_video(row) if row is not None else None
+
+    async def list(
+        self,
+        project: str,
+        *,
+        limit: int,
+        order: Literal["asc", "desc"],
+        after: Video | None,
+    ) -> Page:
+        query = select(videos).where(videos.c.project == project, videos.c.deleted_at.is_(None))
+        if after is not None:
+            async with self.db.read() as conn:
+                after_ns = (
+                    await conn.execute(
+                        select(videos.c.created_ns).where(videos.c.id == after.id)
+                    )
+                ).scalar_one()
+            if order == "desc":
+                query = query.where(
+                    or_(
+                        videos.c.created_ns < after_ns,
+                        and_(videos.c.created_ns == after_ns, videos.c.id < after.id),
+                    )
+                )
+            else:
+                query = query.where(
+                    or_(
+                        videos.c.created_ns > after_ns,
+                        and_(videos.c.created_ns == after_ns, videos.c.id > after.id),
+                    )
+                )
+        if order == "desc":
+            query = query.order_by(videos.c.created_ns.desc(), videos.c.id.desc())
+        else:
+            query = query.order_by(videos.c.created_ns.asc(), videos.c.id.asc())
+        query = query.limit(limit + 1)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        found = [row_to_video(r) for r in rows]
+        return Page(videos=found[:limit], has_more=len(found) > limit)
+
+    async def mark_deleted(self, project: str, video_id: str, now: int) -> Video | None:
+        """Soft-delete; a queued job is failed at once, a running one is asked to cancel.
+
+        Returns the video as it was before, or None if there was none to delete.
+        """
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(videos).where(
+                        videos.c.id == video_id,
+                        videos.c.project == project,
+                        videos.c.deleted_at.is_(None),
+                    )
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                return None
+            before = row_to_video(row)
+            values: dict[str, Any] = {"deleted_at": now}
+            if before.status is VideoStatus.QUEUED:
+                values.update(
+                    status=VideoStatus.FAILED.value,
+                    error_code="cancelled",
+                    error_message="The video was deleted before it started.",
+                )
+            elif before.status is VideoStatus.IN_PROGRESS:
+                values.update(cancel_requested=True)
+            await conn.execute(update(videos).where(videos.c.id == video_id).values(**values))
+        return before

@@ -1,0 +1,1 @@
+"""The worker: claim -> load model (kept resident) -> generate -> encode -> upload -> finish."""
