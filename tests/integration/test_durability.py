@@ -1,0 +1,168 @@
+"""Nothing accepted is lost: kill -9 mid-job and restart; DELETE stops a running job."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ServerProcess
+
+AUTH = {"Authorization": "Bearer test"}
+
+
+def _row(data_dir: Path, video_id: str) -> dict[str, object]:
+    with sqlite3.connect(data_dir / "vidserve.db") as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def _wait(predicate, timeout: float = 60.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def _asset_attempts(data_dir: Path, video_id: str) -> list[str]:
+    folder = data_dir / "assets" / "videos" / video_id
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
+    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.25"
+    fresh_server.start()
+    base = fresh_server.base_url
+    ids = []
+    for i in range(3):
+        r = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": f"kite {i}", "seconds": "4"})
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+
+    def running() -> str | None:
+        for vid in ids:
+            body = httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()
+            if body["status"] == "in_progress" and body["progress"] > 0:
+                return vid
+        return None
+
+    victim = _wait(running)
+    fresh_server.kill()  # server and worker die mid-job, with jobs still queued
+    assert _row(fresh_server.data_dir, victim)["status"] == "in_progress"
+
+    fresh_server.start()
+    finals = {}
+    for vid in ids:
+        finals[vid] = _wait(
+            lambda vid=vid: (b := httpx.get(f"{base}/videos/{vid}", headers=AUTH).json())[
+                "status"
+            ]
+            in ("completed", "failed")
+            and b
+        )
+    assert all(v["status"] == "completed" for v in finals.values()), finals
+    row = _row(fresh_server.data_dir, victim)
+    assert row["attempt"] == 2 and row["assets_attempt"] == 2
+    # the killed attempt's files (if any) are gone; only the winning attempt is stored
+    assert _asset_attempts(fresh_server.data_dir, victim) == ["2"]
+    content = httpx.get(f"{base}/videos/{victim}/content", headers=AUTH)
+    assert content.status_code == 200 and content.headers["content-type"] == "video/mp4"
+
+
+def test_exhausted_attempts_fail_with_worker_lost(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "s",
+        env={"VIDSERVE_PROCEDURAL_STEP_DELAY": "0.3", "VIDSERVE_MAX_ATTEMPTS": "1"},
+    )
+    try:
+        server.start()
+        r = httpx.post(f"{server.base_url}/videos", headers=AUTH, json={"prompt": "x"})
+        vid = r.json()["id"]
+        _wait(lambda: httpx.get(f"{server.base_url}/videos/{vid}", headers=AUTH).json()[
+            "status"] == "in_progress")
+        server.kill()
+        server.start()
+        body = _wait(
+            lambda: (b := httpx.get(f"{server.base_url}/videos/{vid}", headers=AUTH).json())[
+                "status"] == "failed" and b
+        )
+        assert body["error"]["code"] == "worker_lost"
+        assert body["error"]["message"]
+    finally:
+        server.stop()
+
+
+def test_delete_stops_running_job_within_one_step(fresh_server: ServerProcess) -> None:
+    step_delay = 0.4
+    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = str(step_delay)
+    fresh_server.start()
+    base = fresh_server.base_url
+    vid = httpx.post(
+        f"{base}/videos", headers=AUTH, json={"prompt": "a long slow drift", "seconds": "12"}
+    ).json()["id"]
+    _wait(lambda: httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["progress"] >= 8)
+    deleted = httpx.delete(f"{base}/videos/{vid}", headers=AUTH)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"id": vid, "object": "video.deleted", "deleted": True}
+    at_delete = int(_row(fresh_server.data_dir, vid)["progress"])  # type: ignore[call-overload]
+    # The worker stops at its next step: status failed/cancelled within about one step.
+    row = _wait(
+        lambda: (r := _row(fresh_server.data_dir, vid))["status"] == "failed" and r,
+        timeout=step_delay * 3 + 2,
+    )
+    assert row["error_code"] == "cancelled"
+    step = 90 / 24  # progress per step of a 12 s clip (24 steps of 12 frames)
+    assert int(row["progress"]) <= at_delete + step + 1  # type: ignore[call-overload]
+    time.sleep(step_delay * 2)
+    assert _row(fresh_server.data_dir, vid)["progress"] == row["progress"]  # it stays stopped
+    assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).status_code == 404
+    assert _asset_attempts(fresh_server.data_dir, vid) == []
+    # the worker is free again: the next job completes
+    nxt = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "next"}).json()["id"]
+    fresh_server.env.clear()
+    body = _wait(
+        lambda: (b := httpx.get(f"{base}/videos/{nxt}", headers=AUTH).json())["status"]
+        == "completed" and b,
+        timeout=60,
+    )
+    assert body["progress"] == 100
+
+
+def test_delete_queued_job_never_runs(fresh_server: ServerProcess) -> None:
+    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.3"
+    fresh_server.start()
+    base = fresh_server.base_url
+    first = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "first"}).json()["id"]
+    second = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "second"}).json()["id"]
+    assert httpx.get(f"{base}/videos/{second}", headers=AUTH).json()["status"] == "queued"
+    assert httpx.delete(f"{base}/videos/{second}", headers=AUTH).status_code == 200
+    _wait(lambda: httpx.get(f"{base}/videos/{first}", headers=AUTH).json()["status"]
+          == "completed")
+    time.sleep(0.5)
+    row = _row(fresh_server.data_dir, second)
+    assert row["attempt"] == 0 and row["status"] == "failed"
+    assert httpx.delete(f"{base}/videos/{second}", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM"])
+def test_graceful_stop_keeps_queued_jobs(fresh_server: ServerProcess, signal_name: str) -> None:
+    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.2"
+    fresh_server.start()
+    base = fresh_server.base_url
+    ids = [
+        httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": f"p{i}"}).json()["id"]
+        for i in range(3)
+    ]
+    fresh_server.stop()
+    fresh_server.start()
+    for vid in ids:
+        _wait(lambda vid=vid: httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"]
+              == "completed")
