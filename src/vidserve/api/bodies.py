@@ -63,10 +63,14 @@ def _assign(target: dict[str, Any], path: list[str], value: Any) -> None:
                     node.append({} if nxt not in ("",) else [])
                     node = node[-1]
                 continue
-            raise InvalidRequest(f"Invalid parameter name: '{'['.join(path)}'.", code="invalid_value")
+            raise InvalidRequest(
+                f"Invalid parameter name: '{'['.join(path)[:80]}'.", code="invalid_value"
+            )
         if not isinstance(node, dict):
             raise InvalidRequest(
-                f"Conflicting values for parameter '{path[0]}'.", param=path[0], code="invalid_value"
+                f"Conflicting values for parameter '{path[0]}'.",
+                param=path[0],
+                code="invalid_value",
             )
         if last:
             if part in node:
@@ -123,10 +127,10 @@ async def read_body(request: Request) -> dict[str, Any]:
                     raise InvalidRequest(
                         f"Invalid parameter name: '{key[:80]}'.", code="invalid_value"
                     )
+                item: object = value
                 if isinstance(value, UploadFile):
-                    data = await value.read()
-                    value = FilePart(value.filename, value.content_type, data)
-                _assign(fields, path, value)
+                    item = FilePart(value.filename, value.content_type, await value.read())
+                _assign(fields, path, item)
         finally:
             await form.close()
         return fields

@@ -54,9 +54,9 @@ class Authenticator:
                 found = project
         if found is not None:
             return found
-        project = await self._keys.project_for(token)
-        if project is not None:
-            return project
+        stored = await self._keys.project_for(token)
+        if stored is not None:
+            return stored
         if await self.dev_mode():
             return DEV_PROJECT
         shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 10 else "****"

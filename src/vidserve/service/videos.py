@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -268,7 +268,7 @@ class VideoService:
         )
 
     async def _insert(
-        self, video: Video, idempotency_key: str | None, fingerprint: dict[str, object]
+        self, video: Video, idempotency_key: str | None, fingerprint: Mapping[str, object]
     ) -> Video:
         record = None
         if idempotency_key is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidserve import ids
-from vidserve.domain import Claim, GenerationRequest, Size
+from vidserve.domain import Claim, Frame, GenerationRequest, Size
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.registry import ModelSpec, load_backend
 from vidserve.media.encode import EncodedClip, encode_video
@@ -326,7 +326,7 @@ class Worker:
                 log.exception("could not remove stale attempt %d of %s", attempt, claim.video.id)
 
 
-def _png_to_frame(data: bytes) -> object:
+def _png_to_frame(data: bytes) -> Frame:
     import numpy as np
     from PIL import Image
 
