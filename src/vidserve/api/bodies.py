@@ -102,6 +102,13 @@ async def read_body(request: Request) -> dict[str, Any]:
                 "object (or multipart/form-data), but what was sent was not valid JSON.",
                 code="invalid_json",
             ) from None
+        try:  # lone surrogates ("\ud800") parse but cannot be stored or echoed
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(
+                "The JSON body contains invalid Unicode (an unpaired surrogate).",
+                code="invalid_json",
+            ) from None
         if not isinstance(data, dict):
             raise InvalidRequest(
                 "The request body must be a JSON object.", code="invalid_json"

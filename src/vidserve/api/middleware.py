@@ -38,10 +38,9 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                present = message.get("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in present):
+                    message["headers"] = [*present, (b"x-request-id", request_id.encode())]
             await send(message)
 
         too_large = PayloadTooLarge(

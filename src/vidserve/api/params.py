@@ -229,6 +229,8 @@ def parse_list_query(
     n = 20
     if limit is not None:
         try:
+            if not limit.isascii():
+                raise ValueError(limit)
             n = int(limit)
         except ValueError:
             raise InvalidType(
