@@ -1,0 +1,200 @@
+"""Decoding of client-given images (``input_reference``) with hard limits.
+
+Contract:
+
+- :func:`decode_image` accepts only PNG, JPEG and WebP, judged by the format Pillow detects
+  from the bytes (never by a filename or a declared media type). It reads the header first and
+  rejects an image of more than ``max_pixels`` pixels *before* decoding any pixel data; Pillow's
+  own decompression-bomb guard is also turned into a clean error. EXIF orientation is applied,
+  the result is converted to RGB (alpha is dropped, palette and grey images expanded) and
+  returned as a C-contiguous ``H x W x 3`` uint8 array. Animated images yield their first frame.
+- :func:`fit_image` centre-crops a frame to the target aspect ratio and resizes it (Lanczos).
+- :func:`parse_data_url` decodes ``data:image/{png,jpeg,webp};base64,...`` URLs.
+
+Every client error is an :class:`~vidserve.errors.InvalidRequest` with
+``param="input_reference"``: code ``invalid_image`` for undecodable, wrong-format or oversized
+images, ``invalid_value`` for malformed data URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vidserve.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from vidserve.domain import Frame
+
+PARAM = "input_reference"
+ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+DATA_URL_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
+
+_DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
+
+
+def _invalid_image(message: str) -> InvalidRequest:
+    return InvalidRequest(message, param=PARAM, code="invalid_image")
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> Frame:
+    """Decode a PNG, JPEG or WebP image into an ``H x W x 3`` uint8 RGB array."""
+    if not data:
+        raise _invalid_image("The input_reference image is empty.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (DecompressionBombWarning) between its limit and twice its limit;
+            # our own max_pixels check below is the one that decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as image:
+                fmt = image.format or ""
+                if fmt not in ALLOWED_FORMATS:  # pragma: no cover - formats= already filters
+                    raise _invalid_image(_not_supported(fmt))
+                width, height = image.size
+                pixels = width * height
+                if width <= 0 or height <= 0:
+                    raise _invalid_image("The input_reference image has no pixels.")
+                if pixels > max_pixels:
+                    raise _invalid_image(
+                        f"The input_reference image has {width} x {height} = {pixels} pixels, "
+                        f"more than the limit of {max_pixels}."
+                    )
+                if getattr(image, "n_frames", 1) > 1:
+                    image.seek(0)
+                image.load()
+                oriented = ImageOps.exif_transpose(image)
+                rgb = _to_rgb(oriented)
+    except InvalidRequest:
+        raise
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard fired while reading the header (a size far beyond its limit)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{found[1]} pixels" if found else "too many pixels"
+        limit = max_pixels
+        if Image.MAX_IMAGE_PIXELS is not None:
+            limit = min(limit, 2 * int(Image.MAX_IMAGE_PIXELS))
+        raise _invalid_image(
+            f"The input_reference image has {size}, more than the limit of {limit}."
+        ) from None
+    except UnidentifiedImageError:
+        raise _invalid_image(_not_supported(_sniff(data))) from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        # truncated or corrupt data (Pillow raises OSError/SyntaxError/ValueError for those)
+        raise _invalid_image(f"The input_reference image could not be decoded: {exc}") from None
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"8BPS", "PSD"),
+    (b"%PDF", "PDF"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "XML"),
+)
+
+
+def _sniff(data: bytes) -> str:
+    """A best-effort name of the file's format, for the error message only."""
+    head = data[:16]
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "AVIF"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "HEIF"
+    if head[4:8] == b"ftyp":
+        return "an MP4/QuickTime file"
+    return ""
+
+
+def _not_supported(fmt: str) -> str:
+    found = f" (it looks like {fmt})" if fmt else ""
+    return f"The input_reference file is not a PNG, JPEG or WebP image{found}."
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, dropping any alpha channel (transparent pixels keep their stored colour)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit greyscale PNG: keep the high byte
+        grey = np.asarray(image).astype(np.int64) >> 8
+        return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "P"):
+        # via RGBA so that palette transparency is handled without a warning
+        return image.convert("RGBA").convert("RGB")
+    return image.convert("RGB")
+
+
+def fit_image(frame: Frame, width: int, height: int) -> Frame:
+    """Centre-crop ``frame`` to the aspect ratio of ``width x height``, then resize (Lanczos)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"cannot fit an image to {width}x{height}")
+    h, w = int(frame.shape[0]), int(frame.shape[1])
+    if (w, h) == (width, height):
+        return np.ascontiguousarray(frame)
+    target = width / height
+    if w / h > target:  # too wide: crop the sides
+        crop_w, crop_h = max(1, round(h * target)), h
+    else:  # too tall: crop top and bottom
+        crop_w, crop_h = w, max(1, round(w / target))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
+    resized = image.resize(
+        (width, height), Image.Resampling.LANCZOS, box=(left, top, left + crop_w, top + crop_h)
+    )
+    return np.ascontiguousarray(np.asarray(resized, dtype=np.uint8))
+
+
+def parse_data_url(url: str) -> bytes:
+    """The bytes of a base64 ``data:image/png|jpeg|webp`` URL."""
+    match = _DATA_URL.match(url.strip())
+    if match is None:
+        raise InvalidRequest(
+            "input_reference.image_url must be a data URL like data:image/png;base64,...",
+            param=PARAM,
+            code="invalid_value",
+        )
+    media_type = match["type"].strip().lower()
+    params = [p.strip().lower() for p in match["params"].split(";") if p.strip()]
+    if media_type not in DATA_URL_TYPES:
+        shown = media_type or "none"
+        raise InvalidRequest(
+            f"Unsupported media type {shown!r} in the input_reference data URL; "
+            "expected image/png, image/jpeg or image/webp.",
+            param=PARAM,
+            code="invalid_value",
+        )
+    if "base64" not in params:
+        raise InvalidRequest(
+            "The input_reference data URL must be base64-encoded (data:<type>;base64,...).",
+            param=PARAM,
+            code="invalid_value",
+        )
+    payload = re.sub(r"\s+", "", match["data"])
+    try:
+        decoded = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(
+            "The input_reference data URL does not hold valid base64 data.",
+            param=PARAM,
+            code="invalid_value",
+        ) from None
+    if not decoded:
+        raise InvalidRequest(
+            "The input_reference data URL is empty.", param=PARAM, code="invalid_value"
+        )
+    return decoded
