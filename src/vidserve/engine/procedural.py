@@ -240,7 +240,7 @@ _SHAPES = _vocabulary(
 )
 _SEED_STYLES = ("circle", "circle", "circle", "square", "triangle", "ring", "diamond")
 
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"\w+")  # any script: unknown words of every language count
 
 
 # --------------------------------------------------------------------------- helpers
@@ -280,10 +280,6 @@ def _hue_shift(c: RGB, shift: float) -> RGB:
 def _hsv(h: float, s: float, v: float) -> RGB:
     r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
     return (_clamp(r * 255), _clamp(g * 255), _clamp(b * 255))
-
-
-def _luma(c: RGB) -> float:
-    return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
 
 
 # --------------------------------------------------------------------------- the look
@@ -750,7 +746,9 @@ class _Scene:
                 a = rot + turn + 2 * math.pi * k / sides
                 pts.append((x + r * math.cos(a), y + r * math.sin(a) * stretch))
             draw.polygon([(px + off, py + off) for px, py in pts], fill=c(shadow))
-            draw.polygon(pts, fill=c(fill), outline=c(light), width=max(1, round(r * 0.06)))
+            draw.polygon(pts, fill=c(fill))
+            # the rim as a closed line: polygon(width > 1) builds a mask and is slower
+            draw.line([*pts, pts[0]], fill=c(light), width=max(1, round(r * 0.06)), joint="curve")
 
     def _draw_particles(
         self,
