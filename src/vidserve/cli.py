@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,6 +91,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.parent_pid is None:
         migrate(settings.database_url)
+    else:  # the embedded worker: the API it shares the machine with comes first
+        os.nice(settings.embedded_worker_nice)
 
     async def main() -> None:
         rt = Runtime.open(settings)

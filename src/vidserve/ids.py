@@ -70,5 +70,20 @@ def upload_key(video_id: str, name: Literal["input_reference"]) -> str:
     return f"inputs/{video_id}/{name}.png"
 
 
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(16)
+
+
+def new_webhook_id() -> str:
+    return "whep_" + secrets.token_hex(12)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def new_api_key() -> str:
     return "vs-" + secrets.token_urlsafe(32)

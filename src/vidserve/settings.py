@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     poll_interval_seconds: float = Field(default=0.25, gt=0)
+    embedded_worker_nice: int = Field(default=10, ge=0, le=19)
+    """CPU priority drop of the embedded worker, so rendering never starves the API."""
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     """On SIGTERM a worker finishes its job within this, else gives it back to the queue."""
 

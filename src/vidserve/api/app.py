@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from vidserve import __version__
 from vidserve.api.errors import envelope, error_response
 from vidserve.api.middleware import RequestContextMiddleware
-from vidserve.api.routes import router
+from vidserve.api.routes import fast_routes, router
 from vidserve.errors import VidserveError
 from vidserve.queue.reaper import reap_forever
 from vidserve.runtime import Runtime
@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         description="OpenAI Videos API, self-hosted.",
         lifespan=lifespan,
     )
+    app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
     app.include_router(router)
 
     @app.exception_handler(VidserveError)

@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vidserve import ids
 from vidserve.domain import Claim, VideoStatus
 from vidserve.store.database import Database
-from vidserve.store.tables import videos
+from vidserve.store.tables import videos, webhook_deliveries, webhook_endpoints, webhook_events
 from vidserve.store.videos import row_to_video
 
 QUEUED = VideoStatus.QUEUED.value
@@ -38,6 +40,33 @@ class Beat:
 class Reaped:
     requeued: list[str]
     failed: list[str]
+
+
+async def emit_event(
+    conn: AsyncConnection, project: str, video_id: str, type_: str, now: float
+) -> str:
+    """Record an event and queue its delivery to each active endpoint of the project.
+
+    Called inside the transaction of the status change it reports (the outbox pattern), so an
+    event exists if and only if the change committed.
+    """
+    event_id = ids.new_event_id()
+    await conn.execute(
+        insert(webhook_events).values(
+            id=event_id, project=project, type=type_, video_id=video_id, created_at=int(now)
+        )
+    )
+    await conn.execute(
+        insert(webhook_deliveries).from_select(
+            ["event_id", "endpoint_id", "attempts", "next_attempt_at"],
+            select(
+                literal(event_id), webhook_endpoints.c.id, literal(0), literal(float(now))
+            ).where(
+                webhook_endpoints.c.project == project, webhook_endpoints.c.disabled_at.is_(None)
+            ),
+        )
+    )
+    return event_id
 
 
 class JobQueue:
@@ -123,8 +152,12 @@ class JobQueue:
                     lease_owner=None,
                     lease_expires_at=None,
                 )
+                .returning(videos.c.project)
             )
-        return result.rowcount == 1
+            project = result.scalar()
+            if project is not None:
+                await emit_event(conn, project, video_id, "video.completed", now)
+        return project is not None
 
     async def fail(
         self, video_id: str, attempt: int, code: str, message: str, now: float
@@ -141,8 +174,12 @@ class JobQueue:
                     lease_owner=None,
                     lease_expires_at=None,
                 )
+                .returning(videos.c.project, videos.c.deleted_at)
             )
-        return result.rowcount == 1
+            row = result.first()
+            if row is not None and row.deleted_at is None:
+                await emit_event(conn, row.project, video_id, "video.failed", now)
+        return row is not None
 
     async def release(self, video_id: str, attempt: int) -> bool:
         """Give a job back (graceful drain): queued again at once for another worker."""
@@ -202,21 +239,20 @@ class JobQueue:
                         lease_owner=None,
                         lease_expires_at=None,
                     )
-                    .returning(videos.c.id)
+                    .returning(videos.c.id, videos.c.project)
                 )
-            ).scalars().all()
-        return Reaped(requeued=list(requeued), failed=list(cancelled) + list(lost))
+            ).all()
+            for video_id, project in lost:
+                await emit_event(conn, project, video_id, "video.failed", now)
+        return Reaped(requeued=list(requeued), failed=list(cancelled) + [r[0] for r in lost])
 
     async def depth(self) -> dict[str, int]:
         """Jobs per status (not deleted), for status pages and metrics."""
         from sqlalchemy import func
 
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(videos.c.status, func.count())
-                    .where(videos.c.deleted_at.is_(None))
-                    .group_by(videos.c.status)
-                )
-            ).all()
-        return {status: count for status, count in rows}
+        rows = await self.db.fetch_all(
+            select(videos.c.status, func.count())
+            .where(videos.c.deleted_at.is_(None))
+            .group_by(videos.c.status)
+        )
+        return {row[0]: int(row[1]) for row in rows}

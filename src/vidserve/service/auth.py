@@ -16,7 +16,9 @@ from vidserve.settings import Settings
 from vidserve.store.keys import KeyStore, hash_key
 
 DEV_PROJECT = "default"
-_DEV_MODE_TTL = 2.0  # seconds a "no keys in the database" answer is trusted
+CACHE_SECONDS = 2.0
+"""How long a database answer (a key's project, "no keys at all") is trusted: a revoked key
+stops working within this, and the common case costs no query."""
 
 
 class Authenticator:
@@ -28,15 +30,27 @@ class Authenticator:
         self._clock = clock
         self._dev_checked_at = float("-inf")
         self._dev = False
+        self._cache: dict[str, tuple[str | None, float]] = {}
 
     async def dev_mode(self) -> bool:
         if self._settings_keys:
             return False
         now = time.monotonic()
-        if now - self._dev_checked_at > _DEV_MODE_TTL:
+        if now - self._dev_checked_at > CACHE_SECONDS:
             self._dev = await self._keys.count_active() == 0
             self._dev_checked_at = now
         return self._dev
+
+    async def _stored_project(self, token: str, digest: str) -> str | None:
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[1] <= CACHE_SECONDS:
+            return hit[0]
+        project = await self._keys.project_for(token)
+        if len(self._cache) > 10_000:  # bounded: drop everything rather than grow
+            self._cache.clear()
+        self._cache[digest] = (project, now)
+        return project
 
     async def project_for(self, authorization: str | None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
@@ -54,10 +68,10 @@ class Authenticator:
                 found = project
         if found is not None:
             return found
-        stored = await self._keys.project_for(token)
-        if stored is not None:
-            return stored
         if await self.dev_mode():
             return DEV_PROJECT
+        stored = await self._stored_project(token, digest)
+        if stored is not None:
+            return stored
         shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 10 else "****"
         raise AuthenticationFailed(f"Incorrect API key provided: {shown}.")

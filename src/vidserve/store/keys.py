@@ -53,28 +53,20 @@ class KeyStore:
 
     async def project_for(self, plaintext: str) -> str | None:
         """The project of an active key. The lookup is by hash, so timing reveals nothing."""
-        async with self.db.read() as conn:
-            return (
-                await conn.execute(
-                    select(api_keys.c.project).where(
-                        api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None)
-                    )
-                )
-            ).scalar()
+        project: str | None = await self.db.scalar(
+            select(api_keys.c.project).where(
+                api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None)
+            )
+        )
+        return project
 
     async def count_active(self) -> int:
-        async with self.db.read() as conn:
-            return int(
-                (
-                    await conn.execute(
-                        select(func.count()).where(api_keys.c.revoked_at.is_(None))
-                    )
-                ).scalar_one()
-            )
+        return int(
+            await self.db.scalar(select(func.count()).where(api_keys.c.revoked_at.is_(None)))
+        )
 
     async def list(self) -> list[ApiKey]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at))).all()
+        rows = await self.db.fetch_all(select(api_keys).order_by(api_keys.c.created_at))
         return [
             ApiKey(r.id, r.prefix, r.project, r.created_at, r.revoked_at) for r in rows
         ]

@@ -50,6 +50,7 @@ videos = Table(
     Column("deleted_at", BigInteger),
     Column("input_reference_key", String(256)),
     Column("assets_attempt", Integer),
+    Column("purged_at", BigInteger),  # the retention collector removed the files
     Index("ix_videos_project_created", "project", "created_ns"),
     Index("ix_videos_queue", "status", "model", "created_ns"),
 )
@@ -74,4 +75,38 @@ idempotency_keys = Table(
     Column("video_id", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("video_id", name="uq_idempotency_video"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(128), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(128), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("video_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The outbox: one row per (event, endpoint), written in the transaction of the status change.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("endpoint_id", String(64), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("delivered_at", Double),
+    Column("last_error", Text),
+    Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from vidserve.domain import JobKind, Video, VideoStatus
 from vidserve.store.database import Database
@@ -62,6 +62,14 @@ class Inserted:
 class Page:
     videos: list[Video]
     has_more: bool
+
+
+# Built once: the hot read (every poll) skips statement construction entirely.
+_GET_VISIBLE = select(videos).where(
+    videos.c.id == bindparam("video_id"),
+    videos.c.project == bindparam("project"),
+    videos.c.deleted_at.is_(None),
+)
 
 
 class VideoStore:
@@ -125,22 +133,12 @@ class VideoStore:
         return Inserted(video, created=True)
 
     async def get(self, project: str, video_id: str) -> Video | None:
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(videos).where(
-                        videos.c.id == video_id,
-                        videos.c.project == project,
-                        videos.c.deleted_at.is_(None),
-                    )
-                )
-            ).first()
+        row = await self.db.fetch_first(_GET_VISIBLE, {"video_id": video_id, "project": project})
         return row_to_video(row) if row is not None else None
 
     async def get_any(self, video_id: str) -> Video | None:
         """Any row, deleted or not, any project: for workers and tests, never for clients."""
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(videos).where(videos.c.id == video_id))).first()
+        row = await self.db.fetch_first(select(videos).where(videos.c.id == video_id))
         return row_to_video(row) if row is not None else None
 
     async def list(
@@ -153,12 +151,9 @@ class VideoStore:
     ) -> Page:
         query = select(videos).where(videos.c.project == project, videos.c.deleted_at.is_(None))
         if after is not None:
-            async with self.db.read() as conn:
-                after_ns = (
-                    await conn.execute(
-                        select(videos.c.created_ns).where(videos.c.id == after.id)
-                    )
-                ).scalar_one()
+            after_ns = await self.db.scalar(
+                select(videos.c.created_ns).where(videos.c.id == after.id)
+            )
             if order == "desc":
                 query = query.where(
                     or_(
@@ -178,8 +173,7 @@ class VideoStore:
         else:
             query = query.order_by(videos.c.created_ns.asc(), videos.c.id.asc())
         query = query.limit(limit + 1)
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self.db.fetch_all(query)
         found = [row_to_video(r) for r in rows]
         return Page(videos=found[:limit], has_more=len(found) > limit)
 
