@@ -1,20 +1,97 @@
+"""Server fixtures, run against every backend.
+
+``server`` and ``fresh_server`` are parametrised over the backends: ``sqlite`` (SQLite file +
+local folder, the embedded default) and ``postgres`` (PostgreSQL + an S3 bucket, the scale-out
+setup). The test-suite starts both by itself: a throwaway PostgreSQL cluster (initdb into a
+temporary folder, 127.0.0.1 only) and moto's S3 server in this process. A module or test can
+narrow the list with ``@pytest.mark.backends("sqlite")``; ``VIDSERVE_TEST_BACKENDS=sqlite``
+narrows the whole run. Without PostgreSQL installed the ``postgres`` cases are skipped, unless
+``VIDSERVE_TEST_REQUIRE_POSTGRES=1`` (``scripts/test`` sets it), which makes that an error.
+"""
+
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.scaleout.infra import Backend, Postgres, S3Server, postgres_bin
 from tests.servers import ServerProcess
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
+ALL_BACKENDS = ("sqlite", "postgres")
+
+
+def _enabled_backends() -> tuple[str, ...]:
+    wanted = os.environ.get("VIDSERVE_TEST_BACKENDS", "")
+    names = tuple(n.strip() for n in wanted.split(",") if n.strip()) or ALL_BACKENDS
+    unknown = set(names) - set(ALL_BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"VIDSERVE_TEST_BACKENDS: unknown {sorted(unknown)}")
+    return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names): run this test only on these backends (sqlite, postgres)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    allowed = marker.args if marker is not None else ALL_BACKENDS
+    names = [n for n in _enabled_backends() if n in allowed]
+    metafunc.parametrize("backend", names, indirect=True, scope="session")
+
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One dev-mode server shared by the API tests (each test creates its own videos)."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server")).start()
+def postgres_cluster() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of the test-suite's own, stopped at the end."""
+    if postgres_bin() is None:
+        message = "PostgreSQL is not installed (apt-get install -y postgresql)"
+        if os.environ.get("VIDSERVE_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = Postgres().start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in this process, on 127.0.0.1, with the test bucket."""
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    name = getattr(request, "param", "sqlite")
+    if name == "postgres":
+        return Backend(
+            "postgres",
+            postgres=request.getfixturevalue("postgres_cluster"),
+            s3=request.getfixturevalue("s3_server"),
+        )
+    return Backend("sqlite")
+
+
+@pytest.fixture(scope="session")
+def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One dev-mode server per backend shared by the API tests (each test creates its own
+    videos)."""
+    proc = ServerProcess(tmp_path_factory.mktemp(f"server-{backend}"), backend=backend).start()
     try:
         yield proc
     finally:
@@ -22,9 +99,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def fresh_server(backend: Backend, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of this test's own (for restarts, kills and settings)."""
-    proc = ServerProcess(tmp_path / "server")
+    proc = ServerProcess(tmp_path / "server", backend=backend)
     try:
         yield proc
     finally:

@@ -1,7 +1,9 @@
 """A real vidserve server (uvicorn + embedded worker) in a subprocess, for tests.
 
 It binds 127.0.0.1 on a free port and keeps its data in a temporary folder; ``kill()`` sends
-SIGKILL to the whole process group (server and worker), as a machine crash would.
+SIGKILL to the whole process group (server and worker), as a machine crash would. With a
+``postgres`` backend it keeps its rows in a database of its own on the test-suite's
+PostgreSQL and its files under a prefix of its own in the S3 bucket (moto).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.scaleout.infra import Backend, read_row, stored_attempts
 
 FAST_QUEUE = {
     "VIDSERVE_LEASE_SECONDS": "2",
@@ -33,10 +37,19 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        backend: Backend | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = {**FAST_QUEUE, **(env or {})}
+        self.backend = backend
+        self.backend_env = backend.env(data_dir) if backend is not None else {}
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
@@ -48,10 +61,11 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")
-        } | {"VIDSERVE_DATA_DIR": str(self.data_dir), **self.env}
+        } | {"VIDSERVE_DATA_DIR": str(self.data_dir), **self.backend_env, **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vidserve", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "vidserve", "serve", "--port", str(self.port),
+                 *self.args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -71,6 +85,15 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+    def row(self, video_id: str) -> dict[str, object]:
+        """The video's row as stored (any backend), for assertions beyond the API."""
+        return read_row(self.backend_env, self.data_dir, video_id)
+
+    def asset_attempts(self, video_id: str) -> list[str]:
+        """The attempt folders stored for the video (``videos/{id}/{attempt}/``)."""
+        s3 = self.backend.s3 if self.backend is not None else None
+        return stored_attempts(self.backend_env, self.data_dir, s3, video_id)
 
     def kill(self) -> None:
         """SIGKILL the server and its worker at once."""

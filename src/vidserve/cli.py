@@ -35,6 +35,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _count_db_keys(settings: Settings) -> int:
     from vidserve.store.database import Database
     from vidserve.store.keys import KeyStore
@@ -97,8 +104,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> None:
         rt = Runtime.open(settings)
         try:
-            models = args.models.split(",") if args.models else None
-            await run_worker(rt, models=models, parent_pid=args.parent_pid)
+            models = [m.strip() for m in (args.models or "").split(",") if m.strip()] or None
+            unknown = [m for m in models or [] if rt.registry.get(m) is None]
+            if unknown:
+                raise ConfigurationError(
+                    f"--models: not served here: {', '.join(unknown)} "
+                    f"(served: {', '.join(rt.registry.names())})"
+                )
+            await run_worker(rt, models=models, parent_pid=args.parent_pid,
+                             concurrency=args.concurrency)
         finally:
             await rt.close()
 
@@ -184,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a worker that generates queued videos")
     worker.add_argument("--models", default=None, help="comma-separated model names to serve")
+    worker.add_argument(
+        "--concurrency", type=_positive_int, default=None,
+        help="jobs run at once by this worker (default VIDSERVE_WORKER_CONCURRENCY, 1)",
+    )
     worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
 

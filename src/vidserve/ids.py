@@ -63,6 +63,12 @@ def video_prefix(video_id: str) -> str:
     return f"videos/{video_id}/"
 
 
+def inputs_prefix(video_id: str) -> str:
+    if not is_video_id(video_id):
+        raise ValueError("invalid video id")
+    return f"inputs/{video_id}/"
+
+
 def upload_key(video_id: str, name: Literal["input_reference"]) -> str:
     """Storage key of an input the client uploaded for a video (e.g. its reference image)."""
     if not is_video_id(video_id):

@@ -39,7 +39,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
         db = Database(settings.database_url)
-        blobs = ObjectBlobStore.from_url(settings.storage_url)
+        blobs = ObjectBlobStore.from_settings(settings)
         registry = load_registry(settings)
         videos = VideoStore(db)
         keys = KeyStore(db)

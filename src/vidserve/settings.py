@@ -19,7 +19,28 @@ class Settings(BaseSettings):
     database_url: str = ""
     """SQLAlchemy URL; default ``sqlite+aiosqlite:///{data_dir}/vidserve.db``."""
     storage_url: str = ""
-    """``file:///abs/path`` or ``memory://``; default ``file://{data_dir}/assets``."""
+    """``file:///abs/path``, ``memory://`` or ``s3://bucket/prefix``; default
+    ``file://{data_dir}/assets``."""
+    # S3-compatible storage (AWS S3, MinIO, R2, ...); empty values fall back to the AWS_*
+    # environment variables and instance/pod credentials
+    s3_endpoint_url: str = ""
+    """e.g. ``http://minio:9000``; empty for AWS S3."""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = Field(default="", repr=False)
+    s3_session_token: str = Field(default="", repr=False)
+    s3_allow_http: bool = False
+    """Allow a plain-http endpoint (MinIO on a private network, tests)."""
+    s3_virtual_hosted_style: bool = False
+    storage_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Per request to the bucket (connecting: at most 5 s)."""
+    storage_retry_seconds: float = Field(default=120.0, ge=0)
+    """How long a worker retries an upload (bucket down) before handing the job back."""
+    content_redirect: bool = False
+    """Downloads answer 307 to a presigned bucket URL instead of streaming (S3 only)."""
+    content_redirect_ttl_seconds: int = Field(default=300, ge=1, le=7 * 86400)
+    s3_public_endpoint_url: str = ""
+    """Endpoint written into presigned URLs when clients reach the bucket by another name."""
     api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     """``key=project,key2=project2``. With no key here nor in the database: dev mode."""
     models_file: Path | None = None
@@ -36,6 +57,12 @@ class Settings(BaseSettings):
     """CPU priority drop of the embedded worker, so rendering never starves the API."""
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     """On SIGTERM a worker finishes its job within this, else gives it back to the queue."""
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    """Jobs one worker process runs at once (``vidserve worker --concurrency``)."""
+    wakeup_poll_seconds: float = Field(default=5.0, gt=0)
+    """With LISTEN/NOTIFY (PostgreSQL) a new job wakes workers at once; they also look
+    this often in case a notification was missed. Without it they poll every
+    ``poll_interval_seconds``."""
 
     # behaviour
     expires_after_seconds: int | None = Field(default=3600, ge=1)
@@ -86,8 +113,14 @@ class Settings(BaseSettings):
             object.__setattr__(self, "storage_url", (data / "assets").as_uri())
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ValueError("VIDSERVE_DATABASE_URL must be a sqlite or postgresql URL")
-        if not self.storage_url.startswith(("file://", "memory://")):
-            raise ValueError("VIDSERVE_STORAGE_URL must be file:///path or memory://")
+        if not self.storage_url.startswith(("file://", "memory://", "s3://")):
+            raise ValueError(
+                "VIDSERVE_STORAGE_URL must be file:///path, memory:// or s3://bucket/prefix"
+            )
+        if self.storage_url.startswith("s3://") and not self.storage_url[5:].split("/")[0]:
+            raise ValueError("VIDSERVE_STORAGE_URL s3:// needs a bucket: s3://bucket/prefix")
+        if self.content_redirect and not self.storage_url.startswith("s3://"):
+            raise ValueError("VIDSERVE_CONTENT_REDIRECT needs an s3:// VIDSERVE_STORAGE_URL")
         if self.models_file is not None and not self.models_file.is_file():
             raise ValueError(f"VIDSERVE_MODELS_FILE {self.models_file} is not a file")
         return self

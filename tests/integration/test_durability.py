@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.scaleout.infra import Backend
 from tests.servers import ServerProcess
 
 AUTH = {"Authorization": "Bearer test"}
-
-
-def _row(data_dir: Path, video_id: str) -> dict[str, object]:
-    with sqlite3.connect(data_dir / "vidserve.db") as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
-    assert row is not None
-    return dict(row)
 
 
 def _wait(predicate, timeout: float = 60.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
@@ -30,11 +22,6 @@ def _wait(predicate, timeout: float = 60.0, interval: float = 0.05):  # type: ig
             return value
         time.sleep(interval)
     raise AssertionError("timed out waiting")
-
-
-def _asset_attempts(data_dir: Path, video_id: str) -> list[str]:
-    folder = data_dir / "assets" / "videos" / video_id
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
@@ -56,7 +43,7 @@ def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
 
     victim = _wait(running)
     fresh_server.kill()  # server and worker die mid-job, with jobs still queued
-    assert _row(fresh_server.data_dir, victim)["status"] == "in_progress"
+    assert fresh_server.row(victim)["status"] == "in_progress"
 
     fresh_server.start()
     finals = {}
@@ -69,18 +56,19 @@ def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
             and b
         )
     assert all(v["status"] == "completed" for v in finals.values()), finals
-    row = _row(fresh_server.data_dir, victim)
+    row = fresh_server.row(victim)
     assert row["attempt"] == 2 and row["assets_attempt"] == 2
     # the killed attempt's files (if any) are gone; only the winning attempt is stored
-    assert _asset_attempts(fresh_server.data_dir, victim) == ["2"]
+    assert fresh_server.asset_attempts(victim) == ["2"]
     content = httpx.get(f"{base}/videos/{victim}/content", headers=AUTH)
     assert content.status_code == 200 and content.headers["content-type"] == "video/mp4"
 
 
-def test_exhausted_attempts_fail_with_worker_lost(tmp_path: Path) -> None:
+def test_exhausted_attempts_fail_with_worker_lost(tmp_path: Path, backend: Backend) -> None:
     server = ServerProcess(
         tmp_path / "s",
         env={"VIDSERVE_PROCEDURAL_STEP_DELAY": "0.3", "VIDSERVE_MAX_ATTEMPTS": "1"},
+        backend=backend,
     )
     try:
         server.start()
@@ -112,19 +100,19 @@ def test_delete_stops_running_job_within_one_step(fresh_server: ServerProcess) -
     deleted = httpx.delete(f"{base}/videos/{vid}", headers=AUTH)
     assert deleted.status_code == 200
     assert deleted.json() == {"id": vid, "object": "video.deleted", "deleted": True}
-    at_delete = int(_row(fresh_server.data_dir, vid)["progress"])  # type: ignore[call-overload]
+    at_delete = int(fresh_server.row(vid)["progress"])  # type: ignore[call-overload]
     # The worker stops at its next step: status failed/cancelled within about one step.
     row = _wait(
-        lambda: (r := _row(fresh_server.data_dir, vid))["status"] == "failed" and r,
+        lambda: (r := fresh_server.row(vid))["status"] == "failed" and r,
         timeout=step_delay * 3 + 2,
     )
     assert row["error_code"] == "cancelled"
     step = 90 / 24  # progress per step of a 12 s clip (24 steps of 12 frames)
     assert int(row["progress"]) <= at_delete + step + 1  # type: ignore[call-overload]
     time.sleep(step_delay * 2)
-    assert _row(fresh_server.data_dir, vid)["progress"] == row["progress"]  # it stays stopped
+    assert fresh_server.row(vid)["progress"] == row["progress"]  # it stays stopped
     assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).status_code == 404
-    assert _asset_attempts(fresh_server.data_dir, vid) == []
+    assert fresh_server.asset_attempts(vid) == []
     # the worker is free again: the next job completes
     nxt = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "next"}).json()["id"]
     fresh_server.env.clear()
@@ -147,7 +135,7 @@ def test_delete_queued_job_never_runs(fresh_server: ServerProcess) -> None:
     _wait(lambda: httpx.get(f"{base}/videos/{first}", headers=AUTH).json()["status"]
           == "completed")
     time.sleep(0.5)
-    row = _row(fresh_server.data_dir, second)
+    row = fresh_server.row(second)
     assert row["attempt"] == 0 and row["status"] == "failed"
     assert httpx.delete(f"{base}/videos/{second}", headers=AUTH).status_code == 404
 

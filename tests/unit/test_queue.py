@@ -152,10 +152,10 @@ async def test_list_pages_are_stable(db: Database) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = await store.list("p", limit=2, order="asc", after=after)
+        page = await store.list_page("p", limit=2, order="asc", after=after)
         seen += [v.id for v in page.videos]
         if not page.has_more:
             break
         after = page.videos[-1]
     assert seen == sorted(v.id for v in videos)
-    assert (await store.list("other", limit=10, order="desc", after=None)).videos == []
+    assert (await store.list_page("other", limit=10, order="desc", after=None)).videos == []

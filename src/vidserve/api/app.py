@@ -24,6 +24,8 @@ from vidserve.api.routes import fast_routes, router
 from vidserve.errors import VidserveError
 from vidserve.queue.reaper import reap_forever
 from vidserve.runtime import Runtime
+from vidserve.service.retention import RetentionCollector
+from vidserve.service.webhooks import WebhookDispatcher
 from vidserve.settings import Settings
 from vidserve.worker.embedded import WorkerSupervisor
 
@@ -50,6 +52,11 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
                 stop=stop,
             )
         )
+        background = [
+            WebhookDispatcher(settings, rt.webhooks, rt.clock).run(stop),
+            RetentionCollector(settings, rt.videos, rt.blobs, rt.webhooks, rt.clock).run(stop),
+        ]
+        tasks = [asyncio.create_task(job) for job in background]
         supervisor = WorkerSupervisor(settings) if embedded_worker else None
         if supervisor is not None:
             await supervisor.start()
@@ -60,6 +67,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             if supervisor is not None:
                 await supervisor.stop()
             await reaper
+            await asyncio.gather(*tasks)
             await rt.close()
 
     app = FastAPI(

@@ -1,4 +1,5 @@
-"""Streaming downloads with ``ETag``, ``If-None-Match`` and single-range ``Range`` (206/416)."""
+"""Streaming downloads with ``ETag``, ``If-None-Match`` and single-range ``Range`` (206/416),
+or a 307 to a presigned bucket URL when ``VIDSERVE_CONTENT_REDIRECT`` is on."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def content_response(request: Request, blobs: BlobStore, content: Content) -> Re
     inm = request.headers.get("if-none-match")
     if inm is not None and content.etag in [t.strip() for t in inm.split(",")]:
         return Response(status_code=304, headers=headers)
+    redirect = blobs.presigned_url(content.key)
+    if redirect is not None:
+        # VIDSERVE_CONTENT_REDIRECT: the bucket serves the bytes (and Range) itself. The URL
+        # is short-lived, so it must not be cached beyond this response.
+        return Response(
+            status_code=307,
+            headers={"Location": redirect, "ETag": content.etag, "Cache-Control": "no-store"},
+        )
     byte_range: tuple[int, int] | None | str = None
     header = request.headers.get("range")
     if header is not None:

@@ -143,7 +143,8 @@ def _seed(body: dict[str, Any]) -> int | None:
     return value
 
 
-def _input_reference(value: object) -> bytes:
+def _input_reference(value: object) -> bytes | str:
+    """The reference image: its bytes (upload, data: URL) or an http(s) URL to fetch."""
     from vidserve.media.images import parse_data_url
 
     if isinstance(value, FilePart):
@@ -189,12 +190,7 @@ def _input_reference(value: object) -> bytes:
     if url[:5].lower() == "data:":
         return parse_data_url(url)
     if url[:8].lower() == "https://" or url[:7].lower() == "http://":
-        raise InvalidRequest(
-            "Invalid 'input_reference.image_url': fetching images by URL is not enabled on this "
-            "server; send the image as a file upload or as a data: URL.",
-            param="input_reference",
-            code="unsupported_value",
-        )
+        return url
     raise InvalidValue(
         "Invalid 'input_reference.image_url': expected an https URL or a "
         "data:image/...;base64 URL.",
@@ -209,12 +205,17 @@ def parse_create(body: dict[str, Any], settings: Settings) -> CreateVideo:
     seconds = _seconds(body, allowed_seconds(settings), default="4")
     size = _size(body)
     seed = _seed(body)
-    reference = None
+    image: bytes | None = None
+    url: str | None = None
     if body.get("input_reference") is not None:
         reference = _input_reference(body["input_reference"])
+        if isinstance(reference, str):
+            url = reference
+        else:
+            image = reference
     return CreateVideo(
         prompt=prompt, model=model, seconds=seconds, size=size, seed=seed,
-        reference_image=reference,
+        reference_image=image, reference_url=url,
     )
 
 

@@ -27,7 +27,7 @@ def runtime(request: Request) -> Runtime:
 
 
 async def project(request: Request, _: Any = Depends(_bearer)) -> str:
-    return await runtime(request).auth.project_for(request.headers.get("authorization"))
+    return await runtime(request).authorize(request.headers.get("authorization"))
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -80,7 +80,7 @@ async def retrieve_response(request: Request) -> Response:
     The FastAPI route below only documents it in the OpenAPI schema and answers the same way.
     """
     rt = runtime(request)
-    project = await rt.auth.project_for(request.headers.get("authorization"))
+    project = await rt.authorize(request.headers.get("authorization"))
     video = await rt.service.retrieve(project, request.path_params["video_id"])
     headers = {}
     if not video.status.terminal:

@@ -7,7 +7,11 @@
   lease, writes progress and reads ``cancel_requested``; zero rows means the lease was lost.
 - ``complete`` / ``fail``: guarded the same way; a worker whose attempt is stale changes nothing.
 - ``reap``: in-progress rows whose lease expired go back to queued (while attempts remain) or
-  to failed with ``worker_lost``; cancelled ones to failed with ``cancelled``.
+  to failed with ``worker_lost``; cancelled ones to failed with ``cancelled``. On PostgreSQL
+  one replica at a time: the round takes a transaction-level advisory lock and a replica
+  that finds it taken skips the round (no leader to elect, nothing held between rounds).
+- every change that makes a job claimable (``release``, a requeue by ``reap``) NOTIFYs the
+  workers in the same transaction (PostgreSQL; inserts notify from ``store.database``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, literal, select, update
+from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidserve import ids
 from vidserve.domain import Claim, VideoStatus
-from vidserve.store.database import Database
+from vidserve.store.database import Database, notify_jobs
 from vidserve.store.tables import videos, webhook_deliveries, webhook_endpoints, webhook_events
 from vidserve.store.videos import row_to_video
 
@@ -40,6 +44,10 @@ class Beat:
 class Reaped:
     requeued: list[str]
     failed: list[str]
+    skipped: bool = False  # another replica was reaping (PostgreSQL advisory lock)
+
+
+REAPER_LOCK = 0x7669_6473_7265_6170  # "vidsreap"
 
 
 async def emit_event(
@@ -191,13 +199,23 @@ class JobQueue:
                     videos.c.cancel_requested.is_(False),
                 )
                 .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
+                .returning(videos.c.model)
             )
-        return result.rowcount == 1
+            model = result.scalar()
+            if model is not None:
+                await notify_jobs(conn, model)
+        return model is not None
 
     async def reap(self, now: float, max_attempts: int) -> Reaped:
         expired = and_(videos.c.status == IN_PROGRESS, videos.c.lease_expires_at < now)
         async with self.db.write() as conn:
-            requeued = (
+            if conn.dialect.name == "postgresql":
+                mine = (
+                    await conn.execute(select(func.pg_try_advisory_xact_lock(REAPER_LOCK)))
+                ).scalar()
+                if not mine:
+                    return Reaped(requeued=[], failed=[], skipped=True)
+            requeued_rows = (
                 await conn.execute(
                     update(videos)
                     .where(
@@ -206,9 +224,12 @@ class JobQueue:
                         videos.c.cancel_requested.is_(False),
                     )
                     .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
-                    .returning(videos.c.id)
+                    .returning(videos.c.id, videos.c.model)
                 )
-            ).scalars().all()
+            ).all()
+            requeued = [row[0] for row in requeued_rows]
+            for model in sorted({row[1] for row in requeued_rows}):
+                await notify_jobs(conn, model)
             cancelled = (
                 await conn.execute(
                     update(videos)
@@ -248,8 +269,6 @@ class JobQueue:
 
     async def depth(self) -> dict[str, int]:
         """Jobs per status (not deleted), for status pages and metrics."""
-        from sqlalchemy import func
-
         rows = await self.db.fetch_all(
             select(videos.c.status, func.count())
             .where(videos.c.deleted_at.is_(None))

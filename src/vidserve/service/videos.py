@@ -18,7 +18,8 @@ from typing import Literal
 from vidserve import ids
 from vidserve.domain import JobKind, Size, Video, VideoStatus
 from vidserve.engine.registry import ModelRegistry, ServedModel
-from vidserve.errors import InvalidRequest, InvalidValue, NotFound
+from vidserve.errors import InvalidRequest, InvalidValue, NotFound, RateLimited
+from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
 from vidserve.store.videos import IdempotencyRecord, Page, VideoStore
@@ -39,6 +40,7 @@ class CreateVideo:
     size: str
     seed: int | None = None
     reference_image: bytes | None = None  # raw PNG/JPEG/WebP bytes (upload or data: URL)
+    reference_url: str | None = None  # an http(s) image URL, fetched under the SSRF rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,41 @@ class VideoService:
                 param="seconds",
             )
 
+    async def _fetch_reference(self, url: str) -> bytes:
+        s = self.settings
+        policy = FetchPolicy(
+            allow_http=s.image_url_allow_http,
+            allow_private=s.fetch_allow_private_urls,
+            allowed_hosts=s.image_url_allowed_hosts,
+            timeout_seconds=s.image_url_timeout_seconds,
+            max_bytes=s.image_url_max_bytes,
+        )
+        try:
+            fetched = await fetch(url, policy)
+        except FetchRefused as exc:
+            raise InvalidRequest(
+                f"Invalid 'input_reference.image_url': {exc}.",
+                param="input_reference",
+                code="invalid_image_url",
+            ) from None
+        if fetched.status_code != 200:
+            raise InvalidRequest(
+                f"Invalid 'input_reference.image_url': the server answered HTTP "
+                f"{fetched.status_code}.",
+                param="input_reference",
+                code="invalid_image_url",
+            )
+        return fetched.body
+
+    async def _check_quota(self, project: str) -> None:
+        limit = self.settings.rate_limit_active_jobs
+        if limit and await self.store.count_active(project) >= limit:
+            raise RateLimited(
+                f"This project already has {limit} videos queued or in progress, the most it "
+                "may have at once. Retry when one of them finishes.",
+                retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
+            )
+
     async def _prepare_reference(self, data: bytes, size: str) -> bytes:
         """Decode with limits, check or fit the size, re-encode as PNG (never store raw input)."""
         from PIL import Image
@@ -136,16 +173,21 @@ class VideoService:
     ) -> Video:
         served = self._served(cmd.model)
         self._check_shape(served, cmd.size, cmd.seconds)
-        if cmd.reference_image is not None and not served.capabilities.image_reference:
+        wants_reference = cmd.reference_image is not None or cmd.reference_url is not None
+        if wants_reference and not served.capabilities.image_reference:
             raise InvalidRequest(
                 f"Model '{served.name}' does not accept an input_reference.",
                 param="input_reference",
                 code="unsupported_parameter",
             )
+        await self._check_quota(project)
         video = self._new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
         reference = None
-        if cmd.reference_image is not None:
-            reference = await self._prepare_reference(cmd.reference_image, cmd.size)
+        raw_reference = cmd.reference_image
+        if cmd.reference_url is not None:
+            raw_reference = await self._fetch_reference(cmd.reference_url)
+        if raw_reference is not None:
+            reference = await self._prepare_reference(raw_reference, cmd.size)
             video.input_reference_key = ids.upload_key(video.id, "input_reference")
             await self.blobs.put_bytes(video.input_reference_key, reference)
         fingerprint = {
@@ -156,6 +198,7 @@ class VideoService:
             "size": cmd.size,
             "seed": cmd.seed,
             "ref": hashlib.sha256(cmd.reference_image).hexdigest() if cmd.reference_image else None,
+            "ref_url": cmd.reference_url,
         }
         return await self._insert(video, idempotency_key, fingerprint)
 
@@ -171,6 +214,7 @@ class VideoService:
                 code="invalid_value",
             )
         served = self._served(source.model)
+        await self._check_quota(project)
         if not served.capabilities.remix:
             raise InvalidRequest(
                 f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
@@ -201,7 +245,7 @@ class VideoService:
                 raise InvalidValue(
                     f"Invalid 'after': no video with id '{shown_id(after)}'.", param="after"
                 )
-        return await self.store.list(project, limit=limit, order=order, after=cursor)
+        return await self.store.list_page(project, limit=limit, order=order, after=cursor)
 
     async def delete(self, project: str, video_id: str) -> Video:
         if not ids.is_video_id(video_id):
@@ -215,7 +259,7 @@ class VideoService:
             # Nothing is running: remove every file now. A running job's worker sees
             # cancel_requested at its next step and removes what it wrote.
             await self.blobs.delete_prefix(ids.video_prefix(video_id))
-            await self.blobs.delete_prefix(f"inputs/{video_id}/")
+            await self.blobs.delete_prefix(ids.inputs_prefix(video_id))
         return before
 
     async def content(self, project: str, video_id: str, variant: Variant) -> Content:
@@ -278,11 +322,11 @@ class VideoService:
             inserted = await self.store.insert(video, time.time_ns(), record)
         except BaseException:
             if video.input_reference_key:
-                await self.blobs.delete_prefix(f"inputs/{video.id}/")
+                await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
             raise
         if not inserted.created:
             if video.input_reference_key:
-                await self.blobs.delete_prefix(f"inputs/{video.id}/")
+                await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
             if not inserted.request_hash_matches:
                 raise InvalidRequest(
                     "This Idempotency-Key was already used with different parameters; "

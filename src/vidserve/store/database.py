@@ -8,10 +8,16 @@ Reads are single statements (``fetch_all``/``fetch_first``/``scalar``). On SQLit
 synchronously on the calling thread: a WAL reader never waits for a writer, and a primary-key
 lookup takes microseconds, where the async driver's thread hand-offs cost a hundred times
 more (bench/api_throughput.py). On PostgreSQL they go through asyncpg.
+
+Wake-ups (PostgreSQL): every committed INSERT into ``videos`` (a new job, from any API
+replica) sends ``NOTIFY vidserve_jobs, '<model>'`` in the same transaction, so it is delivered
+exactly when the row becomes visible; the queue does the same when it puts a job back. Workers
+LISTEN on a connection of their own (``vidserve.queue.wakeup``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -21,10 +27,13 @@ from typing import Any
 import sqlalchemy
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Executable, Row, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Executable, Insert, Row, Text, TypeDecorator, event, func, select
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+AnyRow = Row[*tuple[Any, ...]]
+"""A result row of any shape (``Row[Any]`` would be a one-column row in SQLAlchemy 2.1)."""
 
 
 def normalise_url(url: str) -> str:
@@ -37,10 +46,100 @@ def normalise_url(url: str) -> str:
     raise ValueError(f"unsupported database URL: {parsed.drivername}")
 
 
+class PortableText(TypeDecorator[str]):
+    """Text that may hold NUL characters on PostgreSQL too (PG's text type refuses U+0000).
+
+    On PostgreSQL a value containing NUL (or starting with the marker) is stored as the marker
+    followed by its JSON encoding, and decoded on the way back; every other value, and every
+    value on SQLite, is stored as is. The column type in the schema stays ``TEXT``.
+    """
+
+    impl = Text
+    cache_ok = True
+    MARK = "\x01json:"
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if "\x00" in value or value.startswith(self.MARK):
+            return self.MARK + json.dumps(value)
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and dialect.name == "postgresql" and value.startswith(self.MARK):
+            decoded: str = json.loads(value[len(self.MARK):])
+            return decoded
+        return value
+
+
+JOBS_CHANNEL = "vidserve_jobs"
+"""The LISTEN/NOTIFY channel; the payload is the job's model name."""
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A libpq-style DSN for a plain asyncpg connection (the LISTEN connection)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError("LISTEN/NOTIFY needs a postgresql URL")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors of reaching the database (down, restarting, network), which say
+    nothing about the job: retry or hand the job back, never fail it for them."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or (
+            type(exc.orig).__name__
+            in ("ConnectionDoesNotExistError", "AdminShutdownError", "CannotConnectNowError",
+                "ConnectionFailureError", "InterfaceError", "ConnectionRejectionError")
+        )
+    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    return isinstance(exc, (OSError, ConnectionError, TimeoutError))
+
+
+async def connect_asyncpg(url: str) -> Any:
+    """A plain asyncpg connection (not pooled) for LISTEN and session advisory locks."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    return await asyncpg.connect(
+        asyncpg_dsn(url), timeout=10, server_settings={"application_name": "vidserve"}
+    )
+
+
+async def notify_jobs(conn: AsyncConnection, model: str) -> None:
+    """Inside a write transaction: wake the workers of ``model`` when it commits (PG only)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_notify(JOBS_CHANNEL, model)))
+
+
+def _postgres_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=True,  # after a database restart, stale pooled connections are replaced
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=30,
+        connect_args={"timeout": 10, "server_settings": {"application_name": "vidserve"}},
+    )
+
+    @event.listens_for(engine.sync_engine, "after_execute")
+    def _new_job(conn: Any, clause: Any, *_args: Any) -> None:
+        if isinstance(clause, Insert) and clause.table.name == "videos":
+            model = clause.compile(dialect=conn.dialect).params.get("model")
+            conn.execute(select(func.pg_notify(JOBS_CHANNEL, str(model or ""))))
+
+    return engine
+
+
 def create_engine(url: str) -> AsyncEngine:
     url = normalise_url(url)
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
+        return _postgres_engine(url)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +193,7 @@ class Database:
 
     async def fetch_all(
         self, statement: Executable, params: dict[str, Any] | None = None
-    ) -> list[Row[Any]]:
+    ) -> list[AnyRow]:
         if self._reader is not None:
             with self._reader.connect() as conn:
                 return list(conn.execute(statement, params).all())
@@ -103,7 +202,7 @@ class Database:
 
     async def fetch_first(
         self, statement: Executable, params: dict[str, Any] | None = None
-    ) -> Row[Any] | None:
+    ) -> AnyRow | None:
         if self._reader is not None:
             with self._reader.connect() as conn:
                 return conn.execute(statement, params).first()
@@ -125,6 +224,11 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def listen_connection(self) -> Any:
+        """A new plain asyncpg connection, outside the pool (PostgreSQL only; the caller
+        closes it). Used to LISTEN: a pooled connection would be handed to others."""
+        return await connect_asyncpg(self.url)
+
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.dispose()
@@ -138,6 +242,31 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x7669_6473_6D69_6772  # "vidsmigr": one migrating process at a time
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``. Synchronous: call it before the event loop starts."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the schema up to ``revision``. Synchronous: call it before the event loop starts.
+
+    On PostgreSQL several replicas may start at once: a session advisory lock makes them
+    migrate one after the other (the later ones find the schema at ``revision``).
+    """
+    config = alembic_config(url)
+    if make_url(normalise_url(url)).get_backend_name() != "postgresql":
+        command.upgrade(config, revision)
+        return
+
+    async def locked() -> None:
+        import asyncio
+
+        conn = await connect_asyncpg(url)
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            # alembic's env.py runs its own event loop: give it a thread of its own
+            await asyncio.to_thread(command.upgrade, config, revision)
+        finally:
+            await conn.close()  # ends the session, which releases the lock
+
+    import asyncio
+
+    asyncio.run(locked())

@@ -19,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from vidserve.store.database import PortableText
+
 metadata = MetaData()
 
 videos = Table(
@@ -33,7 +35,7 @@ videos = Table(
     Column("created_ns", BigInteger, nullable=False),  # ordering for lists and the queue
     Column("completed_at", BigInteger),
     Column("expires_at", BigInteger),
-    Column("prompt", Text, nullable=False),
+    Column("prompt", PortableText, nullable=False),  # NUL allowed on PostgreSQL too
     Column("size", String(16), nullable=False),
     Column("seconds", Integer, nullable=False),
     Column("seed", BigInteger, nullable=False),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from vidserve.domain import JobKind, Video, VideoStatus
 from vidserve.store.database import Database
@@ -141,7 +141,7 @@ class VideoStore:
         row = await self.db.fetch_first(select(videos).where(videos.c.id == video_id))
         return row_to_video(row) if row is not None else None
 
-    async def list(
+    async def list_page(
         self,
         project: str,
         *,
@@ -207,3 +207,52 @@ class VideoStore:
                 values.update(cancel_requested=True)
             await conn.execute(update(videos).where(videos.c.id == video_id).values(**values))
         return before
+
+    async def count_active(self, project: str) -> int:
+        """Queued and running videos of a project (for the active-jobs quota)."""
+        return int(
+            await self.db.scalar(
+                select(func.count()).where(
+                    videos.c.project == project,
+                    videos.c.status.in_(
+                        (VideoStatus.QUEUED.value, VideoStatus.IN_PROGRESS.value)
+                    ),
+                    videos.c.deleted_at.is_(None),
+                )
+            )
+        )
+
+    async def purgeable(self, now: int, limit: int = 100) -> list[str]:
+        """Videos whose files must go: expired, or deleted and no longer running."""
+        rows = await self.db.fetch_all(
+            select(videos.c.id)
+            .where(
+                videos.c.purged_at.is_(None),
+                or_(
+                    and_(
+                        videos.c.status == VideoStatus.COMPLETED.value,
+                        videos.c.expires_at.is_not(None),
+                        videos.c.expires_at <= now,
+                    ),
+                    and_(
+                        videos.c.deleted_at.is_not(None),
+                        videos.c.status != VideoStatus.IN_PROGRESS.value,
+                    ),
+                ),
+            )
+            .limit(limit)
+        )
+        return [r[0] for r in rows]
+
+    async def mark_purged(self, video_id: str, now: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(videos).where(videos.c.id == video_id).values(purged_at=now)
+            )
+
+    async def prune_idempotency(self, before: int) -> int:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.created_at < before)
+            )
+        return int(result.rowcount or 0)

@@ -1,10 +1,16 @@
-"""``Worker``: runs jobs from the queue, one at a time per worker, until told to stop.
+"""``Worker``: runs jobs from the queue (``concurrency`` at a time) until told to stop.
 
 For each claimed job: build the ``GenerationRequest``, run the backend in a thread (frames
 stream straight into the encoder), write progress through the fenced heartbeat after every
 step (which also reads ``cancel_requested``), upload the assets under
 ``videos/{id}/{attempt}/``, then finish with one guarded UPDATE. A lost lease, a cancel or a
 drain stops the job at the next step; a stale attempt's files are removed, never shown.
+
+Idle slots sleep on a ``Wakeup`` (LISTEN/NOTIFY on PostgreSQL, a short poll on SQLite).
+Trouble with the infrastructure is never the job's fault: a database that does not answer
+is retried (every write is fenced by the attempt, so retrying is safe; an ambiguous commit
+is resolved by reading the row back), and a bucket that does not answer is retried for
+``storage_retry_seconds``, after which the job is handed back to the queue.
 """
 
 from __future__ import annotations
@@ -18,20 +24,27 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from vidserve import ids
-from vidserve.domain import Claim, Frame, GenerationRequest, Size
+from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.registry import ModelSpec, load_backend
 from vidserve.media.encode import EncodedClip, encode_video
 from vidserve.queue.reaper import reap_forever
+from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
+from vidserve.store.blobs import BlobUnavailable
+from vidserve.store.database import is_transient
 
 log = logging.getLogger("vidserve.worker")
 
 GENERATION_SHARE = 90  # progress 0..90 is generation; encode/upload finish the rest
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +63,7 @@ class Worker:
         models: list[str] | None = None,
         parent_pid: int | None = None,
         reaper: bool = True,
+        concurrency: int | None = None,
     ) -> None:
         self.rt = runtime
         self.settings = runtime.settings
@@ -57,6 +71,10 @@ class Worker:
         self.models = models or runtime.registry.names()
         self.parent_pid = parent_pid
         self.reaper = reaper
+        self.concurrency = concurrency or self.settings.worker_concurrency
+        self.running: dict[str, Claim] = {}
+        self._claimed = 0
+        self._wakeup: Wakeup | None = None
         self._stopping = asyncio.Event()
         self._hard_stop = False
         self._backends: dict[str, VideoBackend] = {}
@@ -70,6 +88,11 @@ class Worker:
             self._hard_stop = True  # a second signal: stop now
             return
         self._stopping.set()
+        if self._wakeup is not None:
+            self._wakeup.poke()  # idle slots exit now
+        if self.running:
+            log.info("draining: %d job(s) running, grace %.1fs", len(self.running),
+                     self.settings.drain_grace_seconds if grace is None else grace)
         loop = asyncio.get_running_loop()
         delay = self.settings.drain_grace_seconds if grace is None else grace
         loop.call_later(delay, self._set_hard_stop)
@@ -99,36 +122,65 @@ class Worker:
                     stop=reaper_stop,
                 )
             )
-        log.info("worker %s serving models %s", self.id, ", ".join(self.models))
+        listen_poll = self.settings.wakeup_poll_seconds
+        if self.parent_pid is not None:  # the embedded worker also watches its parent
+            listen_poll = min(listen_poll, 1.0)
+        self._wakeup = make_wakeup(
+            self.rt.db, self.models, poll=self.settings.poll_interval_seconds,
+            listen_poll=listen_poll,
+        )
+        await self._wakeup.start()
+        log.info("worker %s serving models %s, %d at a time (%s)", self.id,
+                 ", ".join(self.models), self.concurrency,
+                 "LISTEN/NOTIFY" if self._wakeup.listening else "polling")
         try:
-            while not self._stopping.is_set():
-                if self._parent_gone():
-                    log.warning("parent process is gone; worker exits")
-                    break
-                try:
-                    claim = await self.rt.queue.claim(
-                        self.id, self.models, self.settings.lease_seconds, self.rt.clock()
-                    )
-                except Exception:
-                    log.exception("claim failed; retrying")
-                    claim = None
-                    await asyncio.sleep(1.0)
-                if claim is None:
-                    try:
-                        await asyncio.wait_for(
-                            self._stopping.wait(), timeout=self.settings.poll_interval_seconds
-                        )
-                    except TimeoutError:
-                        pass
-                    continue
-                await self.run_job(claim)
-                self.jobs_done += 1
-                if max_jobs is not None and self.jobs_done >= max_jobs:
-                    break
+            await asyncio.gather(*(self._slot(max_jobs) for _ in range(self.concurrency)))
         finally:
+            await self._wakeup.close()
             reaper_stop.set()
             if reaper_task is not None:
                 await reaper_task
+
+    async def _slot(self, max_jobs: int | None) -> None:
+        """One job at a time: claim, run, repeat; sleep on the wake-up when the queue is empty."""
+        assert self._wakeup is not None
+        wakeup = self._wakeup
+        while not self._stopping.is_set():
+            if self._parent_gone():
+                log.warning("parent process is gone; worker exits")
+                self._stopping.set()
+                wakeup.poke()
+                break
+            if max_jobs is not None and self._claimed >= max_jobs:
+                break
+            seen = wakeup.generation
+            self._claimed += 1  # reserved before the await, so max_jobs holds across slots
+            try:
+                claim = await self.rt.queue.claim(
+                    self.id, self.models, self.settings.lease_seconds, self.rt.clock()
+                )
+            except Exception as exc:
+                self._claimed -= 1
+                log.warning("claim failed (%s); retrying", exc,
+                            exc_info=not is_transient(exc))
+                await self._pause(1.0)
+                continue
+            if claim is None:
+                self._claimed -= 1
+                await wakeup.wait(seen)
+                continue
+            self.running[claim.video.id] = claim
+            try:
+                await self.run_job(claim)
+            finally:
+                self.running.pop(claim.video.id, None)
+            self.jobs_done += 1
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -224,36 +276,29 @@ class Worker:
             await self._beat(claim, state)
             if should_stop():
                 raise GenerationCancelled()
-            await self._upload(claim, clip, workdir / "video.mp4")
-            finished = await self.rt.queue.complete(
-                video.id, claim.attempt, self.rt.clock(), self.settings.expires_after_seconds
-            )
-            if finished:
-                log.info("job %s completed (attempt %d)", video.id, claim.attempt)
-                await self._drop_other_attempts(claim)
-            else:
-                await self._discard(claim, cancelled=await self._was_cancelled(claim))
+            await self._upload_retrying(claim, clip, workdir / "video.mp4", should_stop)
+            await self._finish(claim)
         except GenerationCancelled:
             await self._after_stop(claim, state)
         except GenerationFailed as exc:
             log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
-            await self.rt.queue.fail(video.id, claim.attempt, exc.code, exc.message,
-                                     self.rt.clock())
-            await self._discard(claim, cancelled=False)
+            await self._fail(claim, exc.code, exc.message)
         except MemoryError:
             log.exception("job %s ran out of memory", video.id)
-            await self.rt.queue.fail(
-                video.id, claim.attempt, "out_of_memory",
+            await self._fail(
+                claim, "out_of_memory",
                 f"Generating {video.size} for {video.seconds}s with model '{video.model}' ran "
-                "out of memory.", self.rt.clock())
-            await self._discard(claim, cancelled=False)
-        except Exception:
-            log.exception("job %s crashed", video.id)
-            await self.rt.queue.fail(
-                video.id, claim.attempt, "internal_error",
-                "The video could not be generated because of an internal error.",
-                self.rt.clock())
-            await self._discard(claim, cancelled=False)
+                "out of memory.")
+        except BlobUnavailable as exc:
+            await self._infrastructure_failed(claim, "storage_unavailable", str(exc))
+        except Exception as exc:
+            if is_transient(exc):
+                await self._infrastructure_failed(claim, "database_unavailable", str(exc))
+            else:
+                log.exception("job %s crashed", video.id)
+                await self._fail(
+                    claim, "internal_error",
+                    "The video could not be generated because of an internal error.")
         finally:
             keeper.cancel()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -286,24 +331,106 @@ class Worker:
             ids.asset_key(vid, attempt, "spritesheet"), clip.spritesheet
         )
 
-    async def _was_cancelled(self, claim: Claim) -> bool:
-        row = await self.rt.videos.get_any(claim.video.id)
-        return row is not None and row.cancel_requested
+    async def _upload_retrying(
+        self, claim: Claim, clip: EncodedClip, video_path: Path, should_stop: Callable[[], bool]
+    ) -> None:
+        """Upload; while the bucket does not answer, keep the lease and try again (the clip
+        is on local disk: re-generating it would cost far more than waiting)."""
+        deadline = time.monotonic() + self.settings.storage_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                await self._upload(claim, clip, video_path)
+                return
+            except BlobUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("job %s: upload failed (%s); retrying in %.1fs",
+                            claim.video.id, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            if should_stop():
+                raise GenerationCancelled()
+
+    async def _settle(self, what: str, op: Callable[[], Awaitable[T]]) -> T | None:
+        """Run a fenced queue write, retrying while the database does not answer (at most
+        about a lease; the reaper covers what is left). None: it never got through."""
+        deadline = time.monotonic() + max(self.settings.lease_seconds, 10.0)
+        delay = 0.2
+        while True:
+            try:
+                return await op()
+            except Exception as exc:
+                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                    log.error("%s: giving up (%s)", what, exc, exc_info=not is_transient(exc))
+                    return None
+                log.warning("%s: database unavailable (%s); retrying", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _finish(self, claim: Claim) -> None:
+        vid, attempt = claim.video.id, claim.attempt
+        done = await self._settle(
+            f"complete {vid}",
+            lambda: self.rt.queue.complete(
+                vid, attempt, self.rt.clock(), self.settings.expires_after_seconds
+            ),
+        )
+        if not done:
+            # Refused, or no answer: read the row back. A commit whose reply was lost
+            # (database restart) leaves the job completed with *our* attempt's files.
+            row = await self._settle(f"read {vid}", lambda: self.rt.videos.get_any(vid))
+            if row is None:
+                log.error("job %s attempt %d: outcome unknown; keeping its files", vid, attempt)
+                return
+            done = row.status is VideoStatus.COMPLETED and row.assets_attempt == attempt
+            if not done:
+                log.warning("job %s attempt %d was fenced off (status %s, attempt %d)",
+                            vid, attempt, row.status.value, row.attempt)
+                await self._discard(claim, cancelled=row.cancel_requested)
+                return
+        log.info("job %s completed (attempt %d)", vid, attempt)
+        await self._drop_other_attempts(claim)
+
+    async def _fail(self, claim: Claim, code: str, message: str) -> None:
+        await self._settle(
+            f"fail {claim.video.id}",
+            lambda: self.rt.queue.fail(claim.video.id, claim.attempt, code, message,
+                                       self.rt.clock()),
+        )
+        await self._discard(claim, cancelled=False)
+
+    async def _infrastructure_failed(self, claim: Claim, code: str, detail: str) -> None:
+        """The database or the bucket did not answer: hand the job back while attempts
+        remain (another worker, or this one later, runs it again), else fail it."""
+        vid, attempt = claim.video.id, claim.attempt
+        if attempt < self.settings.max_attempts:
+            log.warning("job %s attempt %d handed back: %s (%s)", vid, attempt, code, detail)
+            await self._settle(f"release {vid}", lambda: self.rt.queue.release(vid, attempt))
+            await self._discard(claim, cancelled=False)
+        else:
+            log.error("job %s failed after %d attempts: %s (%s)", vid, attempt, code, detail)
+            what = "storage bucket" if code == "storage_unavailable" else "database"
+            await self._fail(claim, code, f"The video could not be generated: the {what} did "
+                             f"not answer ({attempt} attempts).")
 
     async def _after_stop(self, claim: Claim, state: _JobState) -> None:
         vid, attempt = claim.video.id, claim.attempt
         if state.cancel:
             log.info("job %s cancelled at %d%%", vid, state.progress)
-            await self.rt.queue.fail(
-                vid, attempt, "cancelled",
-                "The video was deleted while it was being generated.", self.rt.clock())
+            await self._settle(
+                f"cancel {vid}",
+                lambda: self.rt.queue.fail(
+                    vid, attempt, "cancelled",
+                    "The video was deleted while it was being generated.", self.rt.clock()),
+            )
             await self._discard(claim, cancelled=True)
         elif state.lost:
             log.warning("job %s attempt %d lost its lease; discarding", vid, attempt)
             await self._discard(claim, cancelled=False)
         else:
             log.info("job %s attempt %d released (worker stopping)", vid, attempt)
-            await self.rt.queue.release(vid, attempt)
+            await self._settle(f"release {vid}", lambda: self.rt.queue.release(vid, attempt))
             await self._discard(claim, cancelled=False)
 
     async def _discard(self, claim: Claim, *, cancelled: bool) -> None:
@@ -335,8 +462,8 @@ def _png_to_frame(data: bytes) -> Frame:
 
 
 async def run_worker(runtime: Runtime, *, models: list[str] | None = None,
-                     parent_pid: int | None = None) -> None:
-    worker = Worker(runtime, models=models, parent_pid=parent_pid)
+                     parent_pid: int | None = None, concurrency: int | None = None) -> None:
+    worker = Worker(runtime, models=models, parent_pid=parent_pid, concurrency=concurrency)
     started = time.monotonic()
     try:
         await worker.run()

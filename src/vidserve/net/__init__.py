@@ -1,0 +1,1 @@
+"""Outbound HTTP to client-given URLs, safely (see ``fetch.py``)."""

@@ -1,0 +1,130 @@
+"""Signed webhooks from the outbox (verified by the SDK), and retention of assets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+
+from tests.safety.helpers import Recorded, Recorder
+from tests.servers import ServerProcess
+
+AUTH = {"Authorization": "Bearer test"}
+
+
+def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _status(base: str, vid: str) -> str:
+    return str(httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"])
+
+
+def _add_endpoint(data_dir: Path, url: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vidserve", "webhooks", "create", "--project", "default",
+         "--url", url],
+        env=env | {"VIDSERVE_DATA_DIR": str(data_dir)},
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    secret = result.stdout.strip()
+    assert secret.startswith("whsec_")
+    return secret
+
+
+def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
+    answers = iter([500, 502])  # the first two deliveries fail, then the receiver is fine
+
+    def respond(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+        return next(answers, 200), {}, b""
+
+    with Recorder(respond) as receiver:
+        data = tmp_path / "data"
+        secret = _add_endpoint(data, f"http://127.0.0.1:{receiver.port}/hooks")
+        env = {
+            "VIDSERVE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "VIDSERVE_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+            "VIDSERVE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
+            "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.25",
+        }
+        server = ServerProcess(data, env=env).start()
+        try:
+            base = server.base_url
+            vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "hook"}).json()["id"]
+            _wait(lambda: _status(base, vid) == "completed")
+            _wait(lambda: len(receiver.seen) >= 3)
+            hooks = list(receiver.seen)
+            assert len({r.headers["webhook-id"] for r in hooks}) == 1  # one event, retried
+            client = openai.OpenAI(base_url=base, api_key="k", webhook_secret=secret)
+            event = client.webhooks.unwrap(hooks[-1].body.decode(), hooks[-1].headers)
+            assert event.type == "video.completed" and event.data.id == vid
+            assert json.loads(hooks[-1].body)["object"] == "event"
+            # a forged body does not verify
+            try:
+                client.webhooks.unwrap(hooks[-1].body.decode().replace(vid, "video_x"),
+                                       hooks[-1].headers)
+                raise AssertionError("forged webhook verified")
+            except openai.InvalidWebhookSignatureError:
+                pass
+
+            # a second job dies with its worker and is given up: video.failed
+            lost = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "lost"}).json()["id"]
+            _wait(lambda: _status(base, lost) == "in_progress")
+            server.kill()
+            server.env["VIDSERVE_MAX_ATTEMPTS"] = "1"
+            seen_before = len(receiver.seen)
+            server.start()
+            _wait(lambda: _status(base, lost) == "failed")
+            _wait(lambda: len(receiver.seen) > seen_before)
+            failed = receiver.seen[-1]
+            event = client.webhooks.unwrap(failed.body.decode(), failed.headers)
+            assert event.type == "video.failed" and event.data.id == lost
+            # delivered events are never sent again, even after a restart
+            count = len(receiver.seen)
+            server.stop()
+            server.start()
+            time.sleep(1.0)
+            assert len(receiver.seen) == count
+            client.close()
+        finally:
+            server.stop()
+
+
+def test_expired_and_deleted_videos_leave_no_files(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "s",
+        env={"VIDSERVE_EXPIRES_AFTER_SECONDS": "3", "VIDSERVE_COLLECTOR_INTERVAL_SECONDS": "0.2"},
+    ).start()
+    try:
+        base = server.base_url
+        assets = server.data_dir / "assets" / "videos"
+        vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "brief"}).json()["id"]
+        _wait(lambda: _status(base, vid) == "completed")
+        body = httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()
+        assert body["expires_at"] == body["completed_at"] + 3
+        assert httpx.get(f"{base}/videos/{vid}/content", headers=AUTH).status_code == 200
+        assert (assets / vid).exists()
+        _wait(lambda: not (assets / vid).exists(), timeout=15)
+        expired = httpx.get(f"{base}/videos/{vid}/content", headers=AUTH)
+        assert expired.status_code == 404 and expired.json()["error"]["code"] == "video_expired"
+        assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"] == "completed"
+
+        other = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "gone"}).json()["id"]
+        _wait(lambda: _status(base, other) == "completed")
+        assert httpx.delete(f"{base}/videos/{other}", headers=AUTH).status_code == 200
+        assert not (assets / other).exists()
+    finally:
+        server.stop()
