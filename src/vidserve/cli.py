@@ -159,6 +159,42 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(main())
 
 
+def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.net.fetch import FetchRefused, fetch
+    from vidserve.service.webhooks import endpoint_policy
+    from vidserve.store.database import Database, migrate
+    from vidserve.store.webhooks import WebhookStore
+
+    migrate(settings.database_url)
+
+    async def main() -> int:
+        db = Database(settings.database_url)
+        store = WebhookStore(db)
+        try:
+            if args.action == "create":
+                policy = endpoint_policy(settings)
+                try:  # the same rules as at delivery time, checked now to fail early
+                    await fetch(args.url, policy, method="HEAD") if args.check else None
+                except FetchRefused as exc:
+                    print(f"vidserve: refusing {args.url}: {exc}", file=sys.stderr)
+                    return 1
+                endpoint = await store.create_endpoint(args.project, args.url, int(time.time()))
+                print(endpoint.secret)
+                print(f"created {endpoint.id} for project {endpoint.project} -> {endpoint.url}; "
+                      "the secret is shown only once", file=sys.stderr)
+            elif args.action == "list":
+                for e in await store.endpoints():
+                    print(f"{e.id}\t{e.project}\t{e.url}")
+            elif not await store.disable(args.endpoint_id, int(time.time())):
+                print(f"no active webhook endpoint {args.endpoint_id}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from vidserve.runtime import load_registry
 
@@ -217,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("revoke")
     kr.add_argument("key_id")
     keys.set_defaults(func=cmd_keys)
+
+    hooks = sub.add_parser("webhooks", help="manage webhook endpoints (per project)")
+    hsub = hooks.add_subparsers(dest="action", required=True)
+    hc = hsub.add_parser("create", help="add an endpoint; prints its whsec_ secret once")
+    hc.add_argument("--project", required=True)
+    hc.add_argument("--url", required=True)
+    hc.add_argument("--check", action="store_true", help="HEAD the URL under the SSRF rules")
+    hsub.add_parser("list")
+    hd = hsub.add_parser("delete")
+    hd.add_argument("endpoint_id")
+    hooks.set_defaults(func=cmd_webhooks)
 
     models = sub.add_parser("models", help="list served models and what each can do")
     models.set_defaults(func=cmd_models)

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from vidserve.engine.registry import ModelRegistry
 from vidserve.queue.jobs import JobQueue
 from vidserve.service.auth import Authenticator
+from vidserve.service.limits import RateLimiter
 from vidserve.service.videos import VideoService
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobStore, ObjectBlobStore
 from vidserve.store.database import Database
 from vidserve.store.keys import KeyStore
 from vidserve.store.videos import VideoStore
+from vidserve.store.webhooks import WebhookStore
 
 
 def load_registry(settings: Settings) -> ModelRegistry:
@@ -34,6 +36,8 @@ class Runtime:
     keys: KeyStore
     service: VideoService
     auth: Authenticator
+    limiter: RateLimiter
+    webhooks: WebhookStore
     clock: Callable[[], float]
 
     @classmethod
@@ -53,8 +57,16 @@ class Runtime:
             keys=keys,
             service=VideoService(settings, videos, blobs, registry, clock),
             auth=Authenticator(settings, keys, clock),
+            limiter=RateLimiter(settings.rate_limit_requests_per_minute),
+            webhooks=WebhookStore(db),
             clock=clock,
         )
+
+    async def authorize(self, authorization: str | None) -> str:
+        """The caller's project, after the key check and the request rate limit."""
+        project = await self.auth.project_for(authorization)
+        self.limiter.check(project)
+        return project
 
     async def close(self) -> None:
         await self.db.close()

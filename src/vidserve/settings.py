@@ -81,7 +81,43 @@ class Settings(BaseSettings):
     ] = "veryfast"
     x264_crf: int = Field(default=23, ge=0, le=51)
 
+    # safety: outbound URLs, limits, webhooks, retention
+    image_url_allow_http: bool = False
+    """Fetch ``input_reference.image_url`` over plain http too (https only by default)."""
+    image_url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """If set, the only hosts image URLs may name (comma-separated)."""
+    image_url_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    image_url_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_allow_private_urls: bool = False
+    """Let image URLs reach loopback/private addresses. Only for tests and closed networks."""
+    rate_limit_requests_per_minute: int = Field(default=0, ge=0)
+    """Requests per minute per project on /v1 (0: no limit). Counted per API process."""
+    rate_limit_active_jobs: int = Field(default=0, ge=0)
+    """Queued + running videos a project may have at once (0: no limit)."""
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    webhook_allow_private_urls: bool = False
+    """Deliver webhooks to loopback/private addresses (and plain http). Closed networks only."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    """Retry n waits base * 6**(n-1), capped at 10 h: 5 s, 30 s, 3 min, 18 min, ..."""
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    collector_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often expired and deleted videos' files are removed."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """``json``: one object per line with request_id/video_id; ``auto``: text on a terminal."""
+
+    # people and operators: the web studio, metrics
+    studio: bool = True
+    """Serve the web studio at ``/``."""
+    content_url_secret: str = Field(default="", repr=False)
+    """Signs the studio's short-lived content URLs; empty: random per process. Replicas
+    behind one load balancer need the same value."""
+    content_url_ttl_seconds: int = Field(default=3600, ge=10, le=86400)
+    metrics_token: str = Field(default="", repr=False)
+    """If set, ``/metrics`` needs ``Authorization: Bearer <this>``."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -94,6 +130,13 @@ class Settings(BaseSettings):
                     raise ValueError("VIDSERVE_API_KEYS must look like 'key=project,key2=project2'")
                 keys[key.strip()] = project.strip()
             return keys
+        return value
+
+    @field_validator("image_url_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
 
     @field_validator("expires_after_seconds", mode="before")
@@ -161,6 +204,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
                 env[key] = "never"
         elif name == "api_keys":
             env[key] = ",".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            env[key] = ",".join(str(v) for v in value)
         else:
             env[key] = str(value)
     return env
