@@ -1,4 +1,4 @@
-"""``vidserve``: serve | worker | generate | keys | migrate | models."""
+"""``vidserve``: serve | worker | generate | status | keys | migrate | models."""
 
 from __future__ import annotations
 
@@ -18,12 +18,9 @@ log = logging.getLogger("vidserve")
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from vidserve.logging import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format, sys.stderr)
 
 
 def _is_loopback(host: str) -> bool:
@@ -82,11 +79,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False,  # vidserve.access logs each request with its request id
+        log_config=None,  # uvicorn's loggers go through ours (JSON or text)
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     log.info("vidserve listening on http://%s:%d/v1 (data in %s)", host, port, settings.data_dir)
+    if settings.studio:
+        log.info("web studio at http://%s:%d/", host, port)
     server.run()
     return 0
 
@@ -100,6 +100,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         migrate(settings.database_url)
     else:  # the embedded worker: the API it shares the machine with comes first
         os.nice(settings.embedded_worker_nice)
+    _worker_telemetry(args, settings)
 
     async def main() -> None:
         rt = Runtime.open(settings)
@@ -118,6 +119,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _worker_telemetry(args: argparse.Namespace, settings: Settings) -> None:
+    """Where the worker's metrics go: the embedded worker into the folder the server's
+    /metrics reads; a standalone one on its own port (``--metrics-port``)."""
+    from vidserve import telemetry
+
+    if args.parent_pid is not None:
+        telemetry.enable_multiprocess(telemetry.embedded_metrics_dir(settings.data_dir))
+    elif args.metrics_port is not None:
+        telemetry.serve_metrics(args.metrics_port, settings.host)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,6 +223,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from vidserve.client import generate
 
+    if (args.prompt is None) == (args.watch is None):
+        print("vidserve generate: give a PROMPT, or --watch VIDEO_ID to follow an existing "
+              "video", file=sys.stderr)
+        return 2
     return generate(
         base_url=args.base_url or f"http://{settings.host}:{settings.port}/v1",
         api_key=args.api_key,
@@ -218,8 +234,19 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         seconds=args.seconds,
         size=args.size,
         model=args.model,
-        output=Path(args.output),
+        output=Path(args.output) if args.output else None,
+        watch=args.watch,
+        open_after=args.open,
     )
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from vidserve.status import run
+
+    base = None if args.no_server else (
+        args.base_url or f"http://{settings.host}:{settings.port}"
+    )
+    return run(settings, base, args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs run at once by this worker (default VIDSERVE_WORKER_CONCURRENCY, 1)",
     )
     worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    worker.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve this worker's Prometheus metrics on VIDSERVE_HOST:PORT/metrics",
+    )
     worker.set_defaults(func=cmd_worker)
 
     mig = sub.add_parser("migrate", help="create or upgrade the database schema")
@@ -269,14 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     gen = sub.add_parser("generate", help="create a video through the HTTP API and save it")
-    gen.add_argument("prompt")
-    gen.add_argument("-o", "--output", default="video.mp4")
+    gen.add_argument("prompt", nargs="?", default=None)
+    gen.add_argument("-o", "--output", default=None,
+                     help="where to save the MP4 (default: video.mp4, or ID.mp4 with --watch)")
+    gen.add_argument("--watch", metavar="VIDEO_ID", default=None,
+                     help="follow an existing video instead of creating one, then save it")
+    gen.add_argument("--open", action="store_true",
+                     help="play the result with the system's default video player")
     gen.add_argument("--seconds", default="4")
     gen.add_argument("--size", default="720x1280")
     gen.add_argument("--model", default="sora-2")
     gen.add_argument("--base-url", default=None)
     gen.add_argument("--api-key", default="dev")
     gen.set_defaults(func=cmd_generate)
+
+    status = sub.add_parser("status", help="queue depth by model and status, busy workers, "
+                            "and whether the server is ready")
+    status.add_argument("--base-url", default=None,
+                        help="the server to ask /readyz (default http://VIDSERVE_HOST:PORT)")
+    status.add_argument("--no-server", action="store_true", help="only read the database")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from vidserve import __version__
+from vidserve.api import observability, studio
 from vidserve.api.errors import envelope, error_response
 from vidserve.api.middleware import RequestContextMiddleware
 from vidserve.api.routes import fast_routes, router
@@ -58,7 +59,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         ]
         tasks = [asyncio.create_task(job) for job in background]
         supervisor = WorkerSupervisor(settings) if embedded_worker else None
+        app.state.supervisor = supervisor  # /readyz and /metrics look at its child process
+        app.state.embedded_worker = embedded_worker
         if supervisor is not None:
+            observability.prepare_worker_metrics_dir(settings)
             await supervisor.start()
         try:
             yield
@@ -78,6 +82,11 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     )
     app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
     app.include_router(router)
+    http_metrics = observability.HttpMetrics()
+    app.include_router(observability.build_router(settings, http_metrics))
+    app.include_router(studio.build_router(settings))
+    if settings.studio:
+        app.router.routes.append(studio.studio_mount())
 
     @app.exception_handler(VidserveError)
     async def _vidserve_error(request: Request, exc: VidserveError) -> Response:
@@ -114,9 +123,6 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_middleware(observability.RequestMetricsMiddleware, metrics=http_metrics)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     return app

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vidserve import logging as log_context
 from vidserve.api.errors import error_response, internal_error_response
 from vidserve.errors import PayloadTooLarge, VidserveError
 from vidserve.ids import clean_request_id
@@ -31,6 +32,7 @@ class RequestContextMiddleware:
             headers.get(b"x-request-id", b"").decode("latin-1") or None
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        log_context.request_id.set(request_id)  # each request runs in a task of its own
         started = False
         limit = self.max_body_bytes
 

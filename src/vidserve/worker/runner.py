@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from vidserve import ids
+from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.registry import ModelSpec, load_backend
@@ -39,6 +40,7 @@ from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
+from vidserve.telemetry import worker_metrics
 
 log = logging.getLogger("vidserve.worker")
 
@@ -79,6 +81,7 @@ class Worker:
         self._hard_stop = False
         self._backends: dict[str, VideoBackend] = {}
         self.jobs_done = 0
+        self.metrics = worker_metrics()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -241,6 +244,9 @@ class Worker:
 
     async def run_job(self, claim: Claim) -> None:
         video = claim.video
+        logged_as = log_context.video_id.set(video.id)  # every log line of this job carries it
+        timer = self.metrics.job_started(video.model, video.created_at, self.rt.clock())
+        outcome = "failed"
         log.info("job %s attempt %d: %s %s %ss", video.id, claim.attempt, video.model,
                  video.size, video.seconds)
         state = _JobState(last_beat_ok=self.rt.clock())
@@ -250,6 +256,7 @@ class Worker:
 
         def on_step(done: int, total: int) -> None:
             state.progress = min(GENERATION_SHARE, done * GENERATION_SHARE // max(total, 1))
+            self.metrics.step(timer, done)
             asyncio.run_coroutine_threadsafe(self._beat(claim, state), loop).result()
 
         def should_stop() -> bool:
@@ -278,7 +285,9 @@ class Worker:
                 raise GenerationCancelled()
             await self._upload_retrying(claim, clip, workdir / "video.mp4", should_stop)
             await self._finish(claim)
+            outcome = "completed"
         except GenerationCancelled:
+            outcome = "cancelled" if state.cancel else "lost" if state.lost else "released"
             await self._after_stop(claim, state)
         except GenerationFailed as exc:
             log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
@@ -302,6 +311,8 @@ class Worker:
         finally:
             keeper.cancel()
             shutil.rmtree(workdir, ignore_errors=True)
+            self.metrics.job_finished(timer, outcome)
+            log_context.video_id.reset(logged_as)
 
     def _render(
         self,

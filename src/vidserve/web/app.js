@@ -1,0 +1,828 @@
+/* vidserve studio: a small single-page app over the public /v1 Videos API.
+ *
+ * No framework and no build step. Everything the server knows is fetched with the key the user
+ * typed (kept in localStorage, sent only to this origin). Two helpers that OpenAI's API has no
+ * room for live under /vidserve/: the served models with their sizes and lengths, and
+ * short-lived signed content URLs so that <video> can stream and seek with Range requests
+ * (a media element cannot send an Authorization header).
+ */
+"use strict";
+
+const KEY_STORAGE = "vidserve.apiKey";
+const SPRITE_COLUMNS = 5;
+const SPRITE_ROWS = 5;
+const SPRITE_FRAMES = SPRITE_COLUMNS * SPRITE_ROWS;
+const ACTIVE = new Set(["queued", "in_progress"]);
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+/* ---------------------------------------------------------------- API client */
+
+class ApiError extends Error {
+  constructor(status, error, requestId, method, path) {
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.error = error;
+    this.requestId = requestId;
+    this.method = method;
+    this.path = path;
+  }
+  get notAvailable() {
+    // an endpoint this server does not have: 404 "Invalid URL", or 405 on a known path
+    return this.status === 405 || (this.status === 404 && /^Invalid URL/.test(this.message));
+  }
+}
+
+const api = {
+  key() {
+    return localStorage.getItem(KEY_STORAGE) || "";
+  },
+
+  async request(method, path, { json, form, signal } = {}) {
+    const headers = { Authorization: `Bearer ${this.key()}` };
+    let body;
+    if (json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(json);
+    } else if (form !== undefined) {
+      body = form; // the browser sets the multipart boundary
+    }
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, body, signal, cache: "no-store" });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, {
+        message: `Cannot reach the server (${err.message}). Is vidserve still running?`,
+        type: "network_error",
+      }, null, method, path);
+    }
+    if (!resp.ok) {
+      let error = { message: `HTTP ${resp.status} ${resp.statusText}` };
+      try {
+        const payload = await resp.json();
+        if (payload && payload.error) error = payload.error;
+      } catch (_) { /* not JSON */ }
+      if (resp.status === 429) {
+        const after = resp.headers.get("retry-after");
+        if (after) error.message += ` Try again in ${after} s.`;
+      }
+      throw new ApiError(resp.status, error, resp.headers.get("x-request-id"), method, path);
+    }
+    return resp;
+  },
+
+  async json(method, path, options) {
+    const resp = await this.request(method, path, options);
+    return { data: await resp.json(), headers: resp.headers };
+  },
+
+  async blobUrl(path, signal) {
+    const resp = await this.request("GET", path, { signal });
+    return URL.createObjectURL(await resp.blob());
+  },
+};
+
+/* ---------------------------------------------------------------- messages */
+
+function showError(err, context) {
+  if (err && err.name === "AbortError") return;
+  const banner = $("#banner");
+  const title = $("#banner-title");
+  const message = $("#banner-message");
+  const detail = $("#banner-detail");
+  if (err instanceof ApiError) {
+    const e = err.error || {};
+    title.textContent = (context ? context + ": " : "") +
+      (err.status ? `${err.status} ${statusWord(err.status)}` : "network error");
+    message.textContent = e.message || "";
+    const parts = [];
+    if (e.type) parts.push(`type ${e.type}`);
+    if (e.code) parts.push(`code ${e.code}`);
+    if (e.param) parts.push(`param ${e.param}`);
+    if (err.requestId) parts.push(`request ${err.requestId}`);
+    parts.push(`${err.method} ${err.path}`);
+    detail.textContent = parts.join(" · ");
+    if (err.status === 401) {
+      message.textContent += " Enter a valid key with the “API key” button.";
+    }
+  } else {
+    title.textContent = context || "Error";
+    message.textContent = String(err && err.message ? err.message : err);
+    detail.textContent = "";
+  }
+  banner.dataset.status = err instanceof ApiError ? String(err.status) : "";
+  banner.hidden = false;
+  console.warn(context, err);
+}
+
+function clearError() {
+  $("#banner").hidden = true;
+}
+
+function statusWord(status) {
+  return {
+    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+    429: "Too many requests", 500: "Server error", 502: "Bad gateway",
+    503: "Unavailable", 504: "Gateway timeout",
+  }[status] || "Error";
+}
+
+/* ---------------------------------------------------------------- formatting */
+
+function ago(unixSeconds) {
+  if (!unixSeconds) return "";
+  const s = Math.max(0, Math.round(Date.now() / 1000 - unixSeconds));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(unixSeconds * 1000).toLocaleDateString();
+}
+
+function when(unixSeconds) {
+  return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : "—";
+}
+
+function duration(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
+  if (seconds < 60) return `${seconds} s`;
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, "0")} s`;
+}
+
+function statusLabel(video) {
+  return { queued: "queued", in_progress: "generating", completed: "ready", failed: "failed" }[
+    video.status] || video.status;
+}
+
+function aspect(size) {
+  const [w, h] = String(size).split("x").map(Number);
+  return w > 0 && h > 0 ? { w, h } : { w: 16, h: 9 };
+}
+
+/* ---------------------------------------------------------------- polling */
+
+/** Follows one video until it is completed or failed, as often as openai-poll-after-ms says. */
+class Poller {
+  constructor(id, onUpdate, signal) {
+    this.id = id;
+    this.onUpdate = onUpdate;
+    this.signal = signal;
+    this.eta = new Eta();
+    signal.addEventListener("abort", () => clearTimeout(this.timer), { once: true });
+  }
+
+  start(delayMs = 0) {
+    this.schedule(delayMs);
+  }
+
+  schedule(ms) {
+    if (this.signal.aborted) return;
+    this.timer = setTimeout(() => this.tick(), ms);
+  }
+
+  async tick() {
+    try {
+      const { data, headers } = await api.json("GET", `/v1/videos/${this.id}`, { signal: this.signal });
+      const eta = this.eta.update(data);
+      this.onUpdate(data, eta);
+      if (ACTIVE.has(data.status)) {
+        const after = Number(headers.get("openai-poll-after-ms")) || 1000;
+        this.schedule(Math.max(100, after));
+      }
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      showError(err, "Checking progress");
+      if (!(err instanceof ApiError) || err.status === 0 || err.status >= 500 || err.status === 429) {
+        this.schedule(3000); // transient: keep following
+      }
+    }
+  }
+}
+
+/** Time left, from the progress made since the job started running. */
+class Eta {
+  constructor() {
+    this.samples = [];
+  }
+  update(video) {
+    if (video.status !== "in_progress") return null;
+    const now = performance.now() / 1000;
+    this.samples.push([now, video.progress]);
+    this.samples = this.samples.slice(-20);
+    const [t0, p0] = this.samples[0];
+    if (video.progress <= p0 || now <= t0) return null;
+    const rate = (video.progress - p0) / (now - t0);
+    return rate > 0 ? (100 - video.progress) / rate : null;
+  }
+}
+
+/* ---------------------------------------------------------------- media */
+
+const media = {
+  thumbs: new Map(),   // video id -> Promise<blob URL | null>
+  sprites: new Map(),
+  queue: [],
+  running: 0,
+
+  /* at most 4 image downloads at once, so a long gallery does not flood the server */
+  limited(task) {
+    return new Promise((resolve) => {
+      this.queue.push(async () => {
+        try { resolve(await task()); } finally {
+          this.running -= 1;
+          this.next();
+        }
+      });
+      this.next();
+    });
+  },
+  next() {
+    while (this.running < 4 && this.queue.length) {
+      this.running += 1;
+      this.queue.shift()();
+    }
+  },
+  variant(cache, id, variant) {
+    if (!cache.has(id)) {
+      cache.set(id, this.limited(() =>
+        api.blobUrl(`/v1/videos/${id}/content?variant=${variant}`).catch(() => {
+          cache.delete(id);
+          return null;
+        })));
+    }
+    return cache.get(id);
+  },
+  thumbnail(id) { return this.variant(this.thumbs, id, "thumbnail"); },
+  spritesheet(id) { return this.variant(this.sprites, id, "spritesheet"); },
+  forget(id) {
+    for (const cache of [this.thumbs, this.sprites]) {
+      const p = cache.get(id);
+      if (p) p.then((url) => url && URL.revokeObjectURL(url));
+      cache.delete(id);
+    }
+  },
+  async signedUrl(id, variant = "video") {
+    const { data } = await api.json(
+      "GET", `/vidserve/videos/${id}/content_url?variant=${variant}`);
+    return data.url;
+  },
+};
+
+/* ---------------------------------------------------------------- features */
+
+const features = {
+  models: null,
+  endpoints: {},
+
+  async loadModels() {
+    if (!this.models) {
+      const { data } = await api.json("GET", "/vidserve/models");
+      this.models = data.data;
+    }
+    return this.models;
+  },
+
+  /* Does this server have POST /v1/videos/{edits,extensions}? An empty body is refused with
+     400 where the endpoint exists, and 404/405 where it does not; nothing is created. */
+  async has(endpoint) {
+    if (!(endpoint in this.endpoints)) {
+      this.endpoints[endpoint] = api.request("POST", `/v1/videos/${endpoint}`, { json: {} })
+        .then(() => true)
+        .catch((err) => !(err instanceof ApiError && err.notAvailable));
+    }
+    return this.endpoints[endpoint];
+  },
+};
+
+/* ---------------------------------------------------------------- pages */
+
+let pageAbort = new AbortController();
+
+function mount(templateId) {
+  const view = $("#view");
+  view.replaceChildren($(`#${templateId}`).content.cloneNode(true));
+  return view;
+}
+
+function setNav(name) {
+  document.querySelectorAll("[data-nav]").forEach((a) => {
+    a.classList.toggle("active", a.dataset.nav === name);
+  });
+}
+
+async function route() {
+  pageAbort.abort();
+  pageAbort = new AbortController();
+  const signal = pageAbort.signal;
+  const hash = location.hash || "#/";
+  window.scrollTo(0, 0);
+  if (!api.key() && hash !== "#/key") {
+    location.hash = "#/key";
+    return;
+  }
+  let match;
+  if (hash === "#/key") {
+    setNav("");
+    keyPage();
+  } else if (hash === "#/" || hash === "#") {
+    setNav("gallery");
+    await galleryPage(signal);
+  } else if (hash === "#/new") {
+    setNav("new");
+    await createPage(signal);
+  } else if ((match = /^#\/v\/([A-Za-z0-9_]+)$/.exec(hash))) {
+    setNav("");
+    await videoPage(match[1], signal);
+  } else {
+    setNav("");
+    mount("page-missing");
+  }
+}
+
+/* ---- key */
+
+function keyPage() {
+  const view = mount("page-key");
+  const input = $("#key-input", view);
+  input.value = api.key();
+  input.focus();
+  $("#key-forget", view).addEventListener("click", () => {
+    localStorage.removeItem(KEY_STORAGE);
+    input.value = "";
+    updateKeyButton();
+  });
+  $("#key-form", view).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (!key) return;
+    const previous = api.key();
+    localStorage.setItem(KEY_STORAGE, key);
+    try {
+      await api.request("GET", "/v1/videos?limit=1");
+      clearError();
+      features.models = null;
+      updateKeyButton();
+      location.hash = "#/";
+    } catch (err) {
+      if (previous) localStorage.setItem(KEY_STORAGE, previous);
+      else localStorage.removeItem(KEY_STORAGE);
+      showError(err, "This key does not work");
+    }
+  });
+}
+
+function updateKeyButton() {
+  const key = api.key();
+  $("#key-button").textContent = key ? `Key …${key.slice(-4)}` : "API key";
+}
+
+/* ---- gallery */
+
+async function galleryPage(signal) {
+  const view = mount("page-gallery");
+  const grid = $("#gallery", view);
+  const more = $("#more", view);
+  let after = null;
+
+  async function loadPage() {
+    more.disabled = true;
+    try {
+      const query = after ? `?limit=24&after=${after}` : "?limit=24";
+      const { data } = await api.json("GET", `/v1/videos${query}`, { signal });
+      for (const video of data.data) grid.append(card(video, signal));
+      after = data.last_id;
+      more.hidden = !data.has_more;
+      $("#gallery-empty", view).hidden = grid.children.length > 0;
+    } catch (err) {
+      showError(err, "Loading your videos");
+    } finally {
+      more.disabled = false;
+    }
+  }
+  more.addEventListener("click", loadPage);
+  await loadPage();
+}
+
+function card(video, signal) {
+  const node = $("#card").content.firstElementChild.cloneNode(true);
+  node.dataset.id = video.id;
+  $(".card-link", node).href = `#/v/${video.id}`;
+  $(".prompt", node).textContent = video.prompt;
+  $(".prompt", node).title = video.prompt;
+  const { w, h } = aspect(video.size);
+  const scrub = $(".scrub", node);
+  scrub.style.aspectRatio = `${w} / ${h}`;
+  if (w >= h) scrub.style.width = "100%"; else scrub.style.height = "100%";
+  render(video, null);
+  if (ACTIVE.has(video.status)) {
+    new Poller(video.id, (v, eta) => render(v, eta), signal).start(300);
+  }
+  attachScrub(node, video);
+  return node;
+
+  function render(v, eta) {
+    video = v;
+    node.dataset.status = v.status;
+    const chip = $(".chip", node);
+    chip.textContent = ACTIVE.has(v.status) ? `${statusLabel(v)} ${v.progress} %` : statusLabel(v);
+    chip.className = `chip status ${v.status}`;
+    const bar = $(".progress", node);
+    bar.hidden = !ACTIVE.has(v.status);
+    $(".progress span", node).style.width = `${v.progress}%`;
+    const bits = [v.model, v.size, `${v.seconds} s`];
+    if (ACTIVE.has(v.status) && eta != null) bits.push(`about ${duration(eta)} left`);
+    else bits.push(ago(v.created_at));
+    $(".meta", node).textContent = bits.join(" · ");
+    const placeholder = $(".placeholder", node);
+    if (v.status === "completed") {
+      placeholder.textContent = "";
+      media.thumbnail(v.id).then((url) => {
+        const img = $(".thumb-img", node);
+        if (url) { img.src = url; img.alt = `thumbnail of ${v.prompt.slice(0, 80)}`; }
+        else placeholder.textContent = v.expires_at && v.expires_at * 1000 < Date.now()
+          ? "expired" : "no preview";
+      });
+    } else {
+      placeholder.textContent = v.status === "failed" ? "✕" : "…";
+    }
+  }
+}
+
+/* Hovering a finished video scrubs through its spritesheet: 25 evenly spaced frames on a
+   5 x 5 grid, picked by the pointer's horizontal position. */
+function attachScrub(node, initial) {
+  const thumb = $(".thumb", node);
+  const scrub = $(".scrub", node);
+  const bar = $(".scrub-bar", node);
+  let sheet = null;
+  thumb.addEventListener("pointerenter", async () => {
+    if (node.dataset.status !== "completed") return;
+    if (!sheet) {
+      sheet = await media.spritesheet(initial.id);
+      if (!sheet) return;
+      scrub.style.backgroundImage = `url("${sheet}")`;
+      scrub.style.backgroundSize = `${SPRITE_COLUMNS * 100}% ${SPRITE_ROWS * 100}%`;
+    }
+    if (thumb.matches(":hover")) { scrub.hidden = false; bar.hidden = false; }
+  });
+  thumb.addEventListener("pointermove", (event) => {
+    if (!sheet) return;
+    const rect = thumb.getBoundingClientRect();
+    const fraction = Math.min(0.9999, Math.max(0, (event.clientX - rect.left) / rect.width));
+    const frame = Math.floor(fraction * SPRITE_FRAMES);
+    const col = frame % SPRITE_COLUMNS;
+    const row = Math.floor(frame / SPRITE_COLUMNS);
+    scrub.style.backgroundPosition =
+      `${(col * 100) / (SPRITE_COLUMNS - 1)}% ${(row * 100) / (SPRITE_ROWS - 1)}%`;
+    scrub.dataset.frame = String(frame);
+    scrub.hidden = false;
+    bar.hidden = false;
+    $("span", bar).style.width = `${((frame + 1) * 100) / SPRITE_FRAMES}%`;
+  });
+  thumb.addEventListener("pointerleave", () => {
+    scrub.hidden = true;
+    bar.hidden = true;
+  });
+}
+
+/* ---- create */
+
+async function createPage(signal) {
+  const view = mount("page-new");
+  const form = $("#create-form", view);
+  const model = $("#model", view);
+  const size = $("#size", view);
+  const seconds = $("#seconds", view);
+  const file = $("#reference", view);
+  const preview = $("#reference-preview", view);
+  const clear = $("#reference-clear", view);
+  const submit = $("#create-submit", view);
+  let models = [];
+  try {
+    models = await features.loadModels();
+  } catch (err) {
+    showError(err, "Loading the served models");
+    return;
+  }
+  if (signal.aborted) return;
+  for (const m of models) {
+    const option = new Option(m.id === m.target ? m.id : `${m.id} → ${m.target}`, m.id);
+    option.disabled = !m.available;
+    model.append(option);
+  }
+  const preferred = models.find((m) => m.id === "sora-2" && m.available) ||
+    models.find((m) => m.available);
+  if (preferred) model.value = preferred.id;
+
+  function fill(select, values, label) {
+    const keep = select.value;
+    select.replaceChildren(...values.map((v) => new Option(label(v), v)));
+    if (values.includes(keep)) select.value = keep;
+  }
+  function onModel() {
+    const m = models.find((x) => x.id === model.value);
+    if (!m) return;
+    fill(size, m.sizes, (s) => {
+      const { w, h } = aspect(s);
+      return `${s} (${w > h ? "landscape" : w < h ? "portrait" : "square"})`;
+    });
+    fill(seconds, m.seconds, (s) => `${s} s`);
+    const notes = [];
+    notes.push(m.description ? `${m.target}: ${m.description}` : `${m.target} (${m.backend})`);
+    if (!m.text_to_video) notes.push("needs an image reference");
+    if (!m.available && m.problem) notes.push(`unavailable: ${m.problem}`);
+    $("#model-note", view).textContent = notes.join(" · ");
+    file.disabled = !m.image_reference;
+    onReference();
+  }
+  function onReference() {
+    const note = $("#reference-note", view);
+    const chosen = file.files && file.files[0];
+    clear.hidden = !chosen;
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.hidden = !chosen;
+    if (chosen) preview.src = URL.createObjectURL(chosen);
+    else preview.removeAttribute("src");
+    if (file.disabled) note.textContent = "This model does not take an image reference.";
+    else note.textContent = `PNG, JPEG or WebP. It becomes the first frame; the server may require
+      it to be exactly ${size.value.replace("x", " × ")} pixels.`;
+  }
+  model.addEventListener("change", onModel);
+  size.addEventListener("change", onReference);
+  file.addEventListener("change", onReference);
+  clear.addEventListener("click", () => { file.value = ""; onReference(); });
+  onModel();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const prompt = $("#prompt", view).value.trim();
+    if (!prompt) {
+      showError(new Error("Write a prompt: it says what the video shows."), "Missing prompt");
+      $("#prompt", view).focus();
+      return;
+    }
+    const body = new FormData();
+    body.append("prompt", prompt);
+    body.append("model", model.value);
+    body.append("size", size.value);
+    body.append("seconds", seconds.value);
+    if (!file.disabled && file.files && file.files[0]) {
+      body.append("input_reference", file.files[0], file.files[0].name);
+    }
+    submit.disabled = true;
+    $("#create-state", view).textContent = "Sending…";
+    try {
+      const { data } = await api.json("POST", "/v1/videos", { form: body });
+      clearError();
+      location.hash = `#/v/${data.id}`;
+    } catch (err) {
+      showError(err, "The server refused this video");
+    } finally {
+      submit.disabled = false;
+      $("#create-state", view).textContent = "";
+    }
+  });
+}
+
+/* ---- one video */
+
+async function videoPage(id, signal) {
+  const view = mount("page-video");
+  const player = $("#player", view);
+  let video;
+  try {
+    ({ data: video } = await api.json("GET", `/v1/videos/${id}`, { signal }));
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    showError(err, "Opening this video");
+    $("#prompt-text", view).textContent = "This video could not be loaded.";
+    return;
+  }
+  let shownStatus = null;
+  const started = performance.now();
+
+  function details(v) {
+    const rows = [
+      ["Status", statusLabel(v)],
+      ["Model", v.model],
+      ["Size", v.size],
+      ["Length", `${v.seconds} s`],
+      ["Created", when(v.created_at)],
+      ["Completed", when(v.completed_at)],
+      ["Expires", v.expires_at ? when(v.expires_at) : v.status === "completed" ? "never" : "—"],
+      ["Id", v.id],
+    ];
+    const dl = $("#details", view);
+    dl.replaceChildren();
+    for (const [k, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      if (k === "Id") dd.className = "mono";
+      dl.append(dt, dd);
+    }
+    if (v.remixed_from_video_id) {
+      const dt = document.createElement("dt");
+      dt.textContent = "Remix of";
+      const dd = document.createElement("dd");
+      const a = document.createElement("a");
+      a.href = `#/v/${v.remixed_from_video_id}`;
+      a.textContent = v.remixed_from_video_id.slice(0, 18) + "…";
+      a.id = "remixed-from";
+      dd.append(a);
+      dl.append(dt, dd);
+    }
+  }
+
+  async function show(v, eta) {
+    video = v;
+    view.querySelector(".video-page").dataset.status = v.status;
+    $("#prompt-text", view).textContent = v.prompt;
+    details(v);
+    const active = ACTIVE.has(v.status);
+    $("#live", view).hidden = !active;
+    $("#failed", view).hidden = v.status !== "failed";
+    for (const f of ["#remix-form", "#edit-form", "#extend-form"]) {
+      $(`${f} button[type=submit]`, view).dataset.ready = String(v.status === "completed");
+    }
+    refreshTools();
+    if (active) {
+      $("#live-percent", view).textContent = `${v.progress} %`;
+      $("#live-bar", view).style.width = `${v.progress}%`;
+      const elapsed = (performance.now() - started) / 1000;
+      const bits = [v.status === "queued" ? "Waiting for a worker" : "Generating"];
+      bits.push(`${duration(elapsed)} so far`);
+      if (eta != null) bits.push(`about ${duration(eta)} left`);
+      $("#live-status", view).textContent = bits.join(" · ");
+    }
+    if (v.status === "failed") {
+      const e = v.error || {};
+      $("#failed-message", view).textContent = e.message || "No reason was given.";
+      $("#failed-code", view).textContent = e.code || "";
+    }
+    if (v.status === "completed" && shownStatus !== "completed") {
+      $("#live-percent", view).textContent = "100 %";
+      $("#live-bar", view).style.width = "100%";
+      await loadPlayer(v);
+    }
+    shownStatus = v.status;
+  }
+
+  async function loadPlayer(v) {
+    try {
+      const url = await media.signedUrl(v.id, "video");
+      if (signal.aborted) return;
+      media.thumbnail(v.id).then((poster) => { if (poster && !signal.aborted) player.poster = poster; });
+      player.src = url;
+      player.hidden = false;
+      const download = $("#download", view);
+      download.href = url;
+      download.download = `${v.id}.mp4`;
+      download.hidden = false;
+      player.addEventListener("error", async () => {
+        // an expired signed URL (a long pause): ask for a fresh one and carry on
+        if (signal.aborted) return;
+        const at = player.currentTime;
+        try {
+          player.src = await media.signedUrl(v.id, "video");
+          player.currentTime = at;
+        } catch (err) {
+          showError(err, "Playing this video");
+        }
+      }, { once: true });
+    } catch (err) {
+      showError(err, "Playing this video");
+    }
+  }
+
+  /* remix / edit / extend */
+  async function refreshTools() {
+    const done = video.status === "completed";
+    $("#remix-submit", view).disabled = !done;
+    for (const [endpoint, form, note, what] of [
+      ["edits", "#edit-form", "#edit-note", "Editing"],
+      ["extensions", "#extend-form", "#extend-note", "Extending"],
+    ]) {
+      const available = await features.has(endpoint);
+      const f = $(form, view);
+      if (!f) return;
+      f.classList.toggle("unavailable", !available);
+      $("button[type=submit]", f).disabled = !available || !done;
+      if (!available) {
+        $(note, view).textContent = `${what} is not available on this server ` +
+          `(POST /v1/videos/${endpoint} is not implemented yet).`;
+      }
+    }
+  }
+
+  async function derive(form, endpoint, body, context) {
+    const button = $("button[type=submit]", form);
+    button.disabled = true;
+    try {
+      const { data } = await api.json("POST", endpoint, { json: body });
+      clearError();
+      location.hash = `#/v/${data.id}`;
+    } catch (err) {
+      if (err instanceof ApiError && err.notAvailable) {
+        showError(new Error(`${context} is not available on this server yet.`), context);
+      } else {
+        showError(err, `${context} was refused`);
+      }
+      button.disabled = false;
+    }
+  }
+
+  $("#remix-form", view).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const prompt = $("#remix-prompt", view).value.trim();
+    if (!prompt) return;
+    derive(event.target, `/v1/videos/${video.id}/remix`, { prompt }, "Remix");
+  });
+  $("#edit-form", view).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const prompt = $("#edit-prompt", view).value.trim();
+    if (!prompt) return;
+    derive(event.target, "/v1/videos/edits", { prompt, video: { id: video.id } }, "Editing");
+  });
+  $("#extend-form", view).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const prompt = $("#extend-prompt", view).value.trim();
+    if (!prompt) return;
+    derive(event.target, "/v1/videos/extensions", {
+      prompt, video: { id: video.id }, seconds: $("#extend-seconds", view).value,
+    }, "Extending");
+  });
+
+  /* copy, delete */
+  $("#copy-id", view).addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(video.id);
+      $("#copy-id", view).textContent = "Copied";
+    } catch (_) {
+      window.prompt("The video id:", video.id);
+    }
+  });
+  $("#delete", view).addEventListener("click", () => {
+    $("#confirm-delete", view).hidden = false;
+    $("#confirm-no", view).focus();
+  });
+  $("#confirm-no", view).addEventListener("click", () => {
+    $("#confirm-delete", view).hidden = true;
+  });
+  $("#confirm-yes", view).addEventListener("click", async () => {
+    $("#confirm-yes", view).disabled = true;
+    try {
+      await api.request("DELETE", `/v1/videos/${video.id}`);
+      media.forget(video.id);
+      player.removeAttribute("src");
+      clearError();
+      location.hash = "#/";
+    } catch (err) {
+      showError(err, "Deleting this video");
+      $("#confirm-yes", view).disabled = false;
+    }
+  });
+
+  await show(video, null);
+  if (ACTIVE.has(video.status)) {
+    new Poller(video.id, (v, eta) => show(v, eta), signal).start(200);
+  }
+}
+
+/* ---------------------------------------------------------------- server state */
+
+async function checkServer() {
+  const dot = $("#server-state");
+  try {
+    const resp = await fetch("/readyz", { cache: "no-store" });
+    const body = await resp.json();
+    const worker = body.checks && body.checks.worker;
+    if (resp.ok) {
+      dot.className = "dot ok";
+      dot.textContent = "ready";
+      dot.title = worker && worker.mode ? `worker: ${worker.mode}, ${worker.busy} busy` : "ready";
+    } else {
+      dot.className = "dot bad";
+      const failed = Object.entries(body.checks || {}).filter(([, c]) => !c.ok).map(([n]) => n);
+      dot.textContent = `not ready: ${failed.join(", ")}`;
+      dot.title = JSON.stringify(body.checks);
+    }
+  } catch (err) {
+    dot.className = "dot bad";
+    dot.textContent = "unreachable";
+  }
+}
+
+/* ---------------------------------------------------------------- start */
+
+window.addEventListener("hashchange", () => { clearError(); route(); });
+document.addEventListener("DOMContentLoaded", () => {
+  $("#banner-close").addEventListener("click", clearError);
+  $("#key-button").addEventListener("click", () => { location.hash = "#/key"; });
+  updateKeyButton();
+  checkServer();
+  setInterval(checkServer, 15000);
+  route();
+});
