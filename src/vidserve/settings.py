@@ -118,18 +118,6 @@ class Settings(BaseSettings):
     content_url_ttl_seconds: int = Field(default=3600, ge=10, le=86400)
     metrics_token: str = Field(default="", repr=False)
     """If set, ``/metrics`` needs ``Authorization: Bearer <this>``."""
-    log_format: Literal["auto", "json", "text"] = "auto"
-    """``json``: one object per line with request_id/video_id; ``auto``: text on a terminal."""
-
-    # people and operators: the web studio, metrics
-    studio: bool = True
-    """Serve the web studio at ``/``."""
-    content_url_secret: str = Field(default="", repr=False)
-    """Signs the studio's short-lived content URLs; empty: random per process. Replicas
-    behind one load balancer need the same value."""
-    content_url_ttl_seconds: int = Field(default=3600, ge=10, le=86400)
-    metrics_token: str = Field(default="", repr=False)
-    """If set, ``/metrics`` needs ``Authorization: Bearer <this>``."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
