@@ -173,6 +173,10 @@ class Cluster:
         return f"http://127.0.0.1:{self.apis[n % len(self.apis)].port}/v1"
 
     def stop(self) -> None:
+        for proc in self.procs:  # all at once, then wait for each
+            with contextlib.suppress(ProcessLookupError):
+                proc.signal(signal.SIGCONT)
+                proc.signal(signal.SIGTERM)
         for proc in self.procs:
             proc.stop(timeout=15)
 

@@ -116,9 +116,11 @@ class Postgres:
         with contextlib.suppress(subprocess.SubprocessError):
             self._pg_ctl("stop", "-m", mode, "-w", "-t", "60")
 
-    def restart(self) -> None:
-        """Stop (fast: every connection is cut) and start again on the same port."""
+    def restart(self, down: float = 0.0) -> None:
+        """Stop (fast: every connection is cut), stay down ``down`` seconds, start again on
+        the same port."""
         self.stop("fast")
+        time.sleep(down)
         self.start()
 
     def destroy(self) -> None:
