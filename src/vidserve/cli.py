@@ -210,12 +210,20 @@ def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from vidserve.runtime import load_registry
 
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
     for served in load_registry(settings).served():
         caps = served.capabilities
         target = "" if served.name == served.spec.name else f" -> {served.spec.name}"
+        facts = "".join(f"\t{key}={value}" for key, value in caps.extra.items())
+        problem = f"\tUNAVAILABLE: {served.spec.problem}" if served.spec.problem else ""
         print(
             f"{served.name}{target}\tbackend={served.spec.backend}\tsizes={','.join(caps.sizes)}"
             f"\tseconds={','.join(str(s) for s in caps.seconds)}\tfps={caps.fps}"
+            f"\ttext_to_video={yes(caps.text_to_video)}"
+            f"\timage_reference={yes(caps.image_reference)}\tremix={yes(caps.remix)}"
+            f"{facts}{problem}"
         )
     return 0
 

@@ -99,6 +99,9 @@ class GenerationRequest:
     fps: int = DEFAULT_FPS
     reference_image: Frame | None = None  # H x W x 3 uint8, already at width x height
     source_prompt: str | None = None  # remix: the prompt of the source video
+    source_video: bytes | None = None  # remix: the source's MP4, when the model conditions on it
+    steps: int | None = None  # denoising steps; None: the model's default
+    guidance: float | None = None  # classifier-free guidance scale; None: the model's default
 
     @property
     def num_frames(self) -> int:
@@ -114,6 +117,8 @@ class Capabilities:
     fps: int = DEFAULT_FPS
     image_reference: bool = True
     remix: bool = True
+    text_to_video: bool = True  # False: the model needs an input_reference on every create
+    remix_from_source: bool = False  # remix conditions on the source clip (worker passes it)
     extra: dict[str, str] = field(default_factory=dict)
 
 

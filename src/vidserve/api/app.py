@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from vidserve import __version__
-from vidserve.api import observability, studio
+from vidserve.api import observability, openapi, studio
 from vidserve.api.errors import envelope, error_response
 from vidserve.api.middleware import RequestContextMiddleware
 from vidserve.api.routes import fast_routes, router
@@ -82,6 +82,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     )
     app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
     app.include_router(router)
+    openapi.install(app)
     http_metrics = observability.HttpMetrics()
     app.include_router(observability.build_router(settings, http_metrics))
     app.include_router(studio.build_router(settings))

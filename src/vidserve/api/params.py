@@ -224,6 +224,14 @@ def parse_remix(body: dict[str, Any]) -> str:
     return _prompt(body)
 
 
+def reject_unknown_query(names: object, allowed: tuple[str, ...]) -> None:
+    """Unknown query parameters are refused like unknown body fields (``unknown_parameter``)."""
+    for name in names:  # type: ignore[attr-defined]
+        if name not in allowed:
+            shown = str(name)[:100]
+            raise UnknownParameter(f"Unknown parameter: '{shown}'.", param=shown)
+
+
 def parse_list_query(
     limit: str | None, order: str | None, after: str | None
 ) -> tuple[int, Literal["asc", "desc"], str | None]:

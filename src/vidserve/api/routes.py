@@ -11,12 +11,19 @@ from starlette.routing import Route
 
 from vidserve.api.bodies import read_body
 from vidserve.api.content import content_response
-from vidserve.api.params import parse_create, parse_list_query, parse_remix, parse_variant
+from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.params import (
+    parse_create,
+    parse_list_query,
+    parse_remix,
+    parse_variant,
+    reject_unknown_query,
+)
 from vidserve.api.wire import DeletedVideo, VideoList, VideoObject, video_object
 from vidserve.errors import InvalidValue
 from vidserve.runtime import Runtime
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
 
 
@@ -42,10 +49,7 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-@router.post(
-    "/videos",
-    response_model=VideoObject,
-)
+@router.post("/videos", response_model=VideoObject, openapi_extra=body_doc("CreateVideoBody"))
 async def create_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_create(await read_body(request), rt.settings)
@@ -61,6 +65,7 @@ async def list_videos(
     after: str | None = Query(None, description="a video id: the page after it"),
     project: str = Depends(project),
 ) -> VideoList:
+    reject_unknown_query(request.query_params.keys(), ("limit", "order", "after"))
     n, direction, cursor = parse_list_query(limit, order, after)
     page = await runtime(request).service.list(project, limit=n, order=direction, after=cursor)
     data = [video_object(v) for v in page.videos]
@@ -127,6 +132,7 @@ async def download_content(
     project: str = Depends(project),
 ) -> Response:
     rt = runtime(request)
+    reject_unknown_query(request.query_params.keys(), ("variant",))
     content = await rt.service.content(project, video_id, parse_variant(variant))
     return content_response(request, rt.blobs, content)
 
@@ -134,6 +140,7 @@ async def download_content(
 @router.post(
     "/videos/{video_id}/remix",
     response_model=VideoObject,
+    openapi_extra=body_doc("CreateVideoRemixBody"),
 )
 async def remix_video(
     request: Request, video_id: str, project: str = Depends(project)

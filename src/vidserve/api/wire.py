@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from vidserve.domain import Video
 
@@ -76,3 +76,29 @@ def video_object(video: Video) -> VideoObject:
         remixed_from_video_id=video.remixed_from_video_id,
         error=error,
     )
+
+
+# -- request bodies (documentation: the routes parse bodies themselves, see api/params.py) ----
+
+
+class ImageRefParam(BaseModel):
+    """Exactly one of ``image_url`` (https or data: URL) or ``file_id``."""
+
+    image_url: str | None = Field(default=None, max_length=20_971_520)
+    file_id: str | None = None
+
+
+class CreateVideoBody(BaseModel):
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str | None = Field(default=None, description="Default sora-2.")
+    seconds: Literal["4", "8", "12"] | None = None
+    size: Literal["720x1280", "1280x720", "1024x1792", "1792x1024"] | None = None
+    input_reference: ImageRefParam | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="vidserve extension")
+
+
+class CreateVideoRemixBody(BaseModel):
+    prompt: str = Field(min_length=1, max_length=32000)
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (CreateVideoBody, CreateVideoRemixBody)

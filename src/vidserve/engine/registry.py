@@ -11,12 +11,22 @@ worker (``load_backend``), so the API never imports torch.
     [aliases]
     "sora-2" = "procedural"
 
+A ``backend = "diffusers"`` entry serves an open model (Wan 2.x, LTX-Video, ...) through a
+diffusers pipeline; its keys are validated by :mod:`vidserve.engine.diffusion.options` (pure
+Python: reading the file never imports torch) and documented in ``docs/models.md``. A model
+whose weights are missing is still listed, with ``ModelSpec.problem`` saying why; its jobs fail
+with ``model_unavailable`` and that reason, and the other models keep serving.
+
+Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
+feature off, ``image_reference = false`` or ``remix = false``.
+
 OpenAI's size rules follow the alias: ``sora-2*`` names allow only 720x1280 and 1280x720, the
 ``sora-2-pro*`` names all four sizes.
 """
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,11 +36,13 @@ from vidserve.domain import Capabilities
 from vidserve.engine.base import VideoBackend
 from vidserve.errors import ConfigurationError
 
+log = logging.getLogger("vidserve.engine")
+
 ALL_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 SORA2_SIZES = ("720x1280", "1280x720")
 SORA2_NAMES = ("sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08")
 SORA2_PRO_NAMES = ("sora-2-pro", "sora-2-pro-2025-10-06")
-BACKENDS = ("procedural",)
+BACKENDS = ("procedural", "diffusers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,7 @@ class ModelSpec:
     backend: str
     capabilities: Capabilities
     options: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # why the model cannot be loaded, when known at start
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +105,7 @@ class ModelRegistry:
                     f"models file {path}: model {name!r} has unknown backend {backend!r} "
                     f"(known: {', '.join(BACKENDS)})"
                 )
-            sizes = tuple(entry.get("sizes", ALL_SIZES))
-            seconds = tuple(int(s) for s in entry.get("seconds", (4, 8, 12)))
-            caps = Capabilities(sizes=sizes, seconds=seconds, fps=int(entry.get("fps", 24)))
-            options = {
-                k: v for k, v in entry.items() if k not in ("backend", "sizes", "seconds", "fps")
-            }
-            models[name] = ModelSpec(name, backend, caps, options)
+            models[name] = _spec(path, name, backend, entry)
         if not models:
             raise ConfigurationError(f"models file {path}: no [models.NAME] table")
         aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
@@ -114,10 +121,75 @@ class ModelRegistry:
         return list(self._served.values())
 
 
+def _flag(path: Path, name: str, entry: dict[str, Any], key: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: {key} must be true or false"
+        )
+    if value and not default:
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: {key} = true, but this model cannot do it"
+        )
+    return value
+
+
+def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSpec:
+    sizes = tuple(entry.get("sizes", ALL_SIZES))
+    seconds = tuple(int(s) for s in entry.get("seconds", (4, 8, 12)))
+    fps = int(entry.get("fps", 24))
+    generic = ("backend", "sizes", "seconds", "fps", "image_reference", "remix")
+    if backend != "diffusers":
+        caps = Capabilities(
+            sizes=sizes,
+            seconds=seconds,
+            fps=fps,
+            image_reference=_flag(path, name, entry, "image_reference", True),
+            remix=_flag(path, name, entry, "remix", True),
+        )
+        options = {k: v for k, v in entry.items() if k not in generic}
+        return ModelSpec(name, backend, caps, options)
+
+    from vidserve.engine.diffusion.options import OptionsError, check_weights, parse
+
+    try:
+        opts = parse(name, entry, path.parent)
+    except OptionsError as exc:
+        raise ConfigurationError(f"models file {path}: model {name!r}: {exc}") from None
+    caps = Capabilities(
+        sizes=sizes,
+        seconds=seconds,
+        fps=fps,
+        image_reference=_flag(path, name, entry, "image_reference", opts.image_to_video),
+        remix=_flag(path, name, entry, "remix", True),
+        text_to_video=opts.text_to_video,
+        remix_from_source=opts.remix_uses_source,
+        extra=opts.describe(),
+    )
+    options = {k: v for k, v in entry.items() if k not in generic}
+    # relative paths are relative to the models file; keep them resolved for the worker
+    options["weights"] = opts.weights
+    if opts.image_weights is not None:
+        options["image_weights"] = opts.image_weights
+    if opts.cache_dir is not None:
+        options["cache_dir"] = opts.cache_dir
+    problem = check_weights(opts)
+    if problem is not None:
+        log.warning("model %s is unavailable: %s", name, problem)
+    return ModelSpec(name, backend, caps, options, problem)
+
+
 def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
-    """Instantiate the backend of a model (worker side only)."""
+    """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
+    the backend's own business, on its first job, so a broken model fails that job clearly
+    instead of the worker."""
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
         return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
+    if spec.backend == "diffusers":
+        # light: torch is imported on the first job, in the generation thread
+        from vidserve.engine.diffusion.backend import DiffusersBackend
+
+        return DiffusersBackend.from_spec(spec)
     raise ConfigurationError(f"unknown backend {spec.backend!r}")

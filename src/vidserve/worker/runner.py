@@ -225,10 +225,24 @@ class Worker:
             data = await self.rt.blobs.get_bytes(video.input_reference_key)
             reference = await asyncio.to_thread(_png_to_frame, data)
         source_prompt = None
+        source_video = None
+        served = self.rt.registry.get(video.model)
         if video.remixed_from_video_id:
             source = await self.rt.videos.get_any(video.remixed_from_video_id)
             source_prompt = source.prompt if source is not None else None
-        served = self.rt.registry.get(video.model)
+            if (
+                source is not None
+                and source.assets_attempt is not None
+                and served is not None
+                and served.capabilities.remix_from_source
+            ):
+                # the model re-generates conditioned on the source clip (video-to-video)
+                key = ids.asset_key(source.id, source.assets_attempt, "video")
+                try:
+                    source_video = await self.rt.blobs.get_bytes(key)
+                except Exception:
+                    log.warning("remix %s: source %s is gone; generating from its seed only",
+                                video.id, source.id, exc_info=True)
         fps = served.capabilities.fps if served is not None else 24
         return GenerationRequest(
             model=video.model,
@@ -240,6 +254,7 @@ class Worker:
             fps=fps,
             reference_image=reference,
             source_prompt=source_prompt,
+            source_video=source_video,
         )
 
     async def run_job(self, claim: Claim) -> None:

@@ -1,0 +1,416 @@
+"""A ``backend = "diffusers"`` entry of the models file, validated without importing torch.
+
+The API process reads the models file too (to validate requests against capabilities), so this
+module is pure Python: it parses and checks the entry, derives what the model can do from the
+pipeline class *names*, and checks cheaply that the weights are there (a local folder with a
+``model_index.json``, or a hub id already in the local cache when ``HF_HUB_OFFLINE`` is set).
+Loading the weights is :mod:`vidserve.engine.diffusion.backend`'s job, in the worker.
+
+Example::
+
+    [models."wan2.1-t2v-1.3b"]
+    backend = "diffusers"
+    pipeline = "WanPipeline"
+    weights = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    steps = 50
+    guidance = 5.0
+
+Every key, its default per family (Wan, LTX-Video, other) and its meaning is in
+``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FAMILIES = ("wan", "ltx", "generic")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+OFFLOAD = ("none", "model", "sequential")
+CONTINUATION = ("auto", "video", "image", "stretch")
+
+# keys the registry itself reads for every backend
+GENERIC_KEYS = frozenset(
+    {"backend", "sizes", "seconds", "fps", "image_reference", "remix"}
+)
+KEYS = frozenset(
+    {
+        "pipeline",
+        "weights",
+        "revision",
+        "variant",
+        "cache_dir",
+        "local_files_only",
+        "image_pipeline",
+        "image_weights",
+        "video_pipeline",
+        "dtype",
+        "vae_dtype",
+        "device",
+        "offload",
+        "vae_tiling",
+        "vae_slicing",
+        "steps",
+        "guidance",
+        "negative_prompt",
+        "native_sizes",
+        "native_fps",
+        "max_frames",
+        "overlap_frames",
+        "continuation",
+        "continuation_strength",
+        "remix_strength",
+        "max_sequence_length",
+        "cpu_threads",
+        "step_delay",
+    }
+)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+# Image-only pipeline classes: they need an input image on every call.
+IMAGE_ONLY = frozenset({"WanImageToVideoPipeline", "LTXImageToVideoPipeline"})
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyDefaults:
+    native_sizes: tuple[tuple[int, int], ...]
+    native_fps: int
+    max_frames: int
+    overlap_frames: int
+    steps: int
+    guidance: float
+    size_multiple: int  # height and width must be multiples of this
+    vae_dtype: str | None  # None: the model's dtype
+
+
+DEFAULTS: dict[str, FamilyDefaults] = {
+    # Wan 2.1 T2V-1.3B: 480p, 16 fps, 81 frames (5 s); diffusers keeps the VAE in float32
+    "wan": FamilyDefaults(((832, 480), (480, 832)), 16, 81, 9, 50, 5.0, 16, "float32"),
+    # LTX-Video 0.9.x: 704x480, 24 fps; 121 frames (5 s) keep memory modest
+    "ltx": FamilyDefaults(((704, 480), (480, 704)), 24, 121, 9, 50, 3.0, 32, None),
+    "generic": FamilyDefaults((), 16, 49, 9, 50, 5.0, 16, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DiffusersOptions:
+    """A validated ``diffusers`` models-file entry (paths already resolved)."""
+
+    name: str
+    family: str
+    pipeline: str
+    weights: str  # an absolute local folder, or a hub repo id
+    local: bool
+    revision: str | None
+    variant: str | None
+    cache_dir: str | None
+    local_files_only: bool
+    image_pipeline: str | None  # class used for input_reference (None: not available)
+    image_weights: str | None  # None: the main weights' components (``from_pipe``)
+    image_local: bool
+    video_pipeline: str | None  # class used for remix and continuation (None: not available)
+    dtype: str
+    vae_dtype: str | None
+    device: str
+    offload: str
+    vae_tiling: bool
+    vae_slicing: bool
+    steps: int
+    guidance: float
+    negative_prompt: str | None
+    native_sizes: tuple[tuple[int, int], ...]
+    native_fps: int
+    max_frames: int
+    overlap_frames: int
+    continuation: str  # video | image | stretch (resolved from "auto")
+    continuation_strength: float
+    remix_strength: float
+    max_sequence_length: int | None
+    cpu_threads: int | None
+    step_delay: float
+
+    @property
+    def text_to_video(self) -> bool:
+        return self.pipeline not in IMAGE_ONLY
+
+    @property
+    def image_to_video(self) -> bool:
+        return self.image_pipeline is not None
+
+    @property
+    def remix_uses_source(self) -> bool:
+        """Remix conditions on the source clip (V2V / condition), or its first frame."""
+        return self.video_pipeline is not None or not self.text_to_video
+
+    def describe(self) -> dict[str, str]:
+        """Short facts for ``vidserve models`` (Capabilities.extra)."""
+        facts = {
+            "engine": "diffusers",
+            "pipeline": self.pipeline,
+            "weights": self.weights,
+            "native": ",".join(f"{w}x{h}" for w, h in self.native_sizes),
+            "native_fps": str(self.native_fps),
+            "max_frames": str(self.max_frames),
+            "steps": str(self.steps),
+            "continuation": self.continuation,
+        }
+        if self.image_pipeline:
+            facts["image_pipeline"] = self.image_pipeline
+        if self.video_pipeline:
+            facts["video_pipeline"] = self.video_pipeline
+        return facts
+
+
+class OptionsError(ValueError):
+    """The entry is malformed (the registry turns it into a ConfigurationError)."""
+
+
+def family_of(pipeline: str) -> str:
+    if pipeline.startswith("Wan"):
+        return "wan"
+    if pipeline.startswith("LTX"):
+        return "ltx"
+    return "generic"
+
+
+def _is_path(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~")) or text in (".", "..")
+
+
+def _resolve(text: str, base_dir: Path | None) -> str:
+    path = Path(text).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return str(path.resolve())
+
+
+def _get(entry: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    if key not in entry:
+        return default
+    value = entry[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and kind is not bool:
+        raise OptionsError(f"{key} must be {getattr(kind, '__name__', kind)}, not a boolean")
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise OptionsError(f"{key} must be a {names}, got {value!r}")
+    return value
+
+
+def _choice(entry: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = str(_get(entry, key, str, default))
+    if value not in choices:
+        raise OptionsError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _class_name(entry: dict[str, Any], key: str, default: str | None) -> str | None:
+    value = _get(entry, key, str, default)
+    if value is None or value == "":
+        return None
+    if not _IDENT.match(value) or not value.endswith("Pipeline"):
+        raise OptionsError(f"{key} must be a diffusers pipeline class name, got {value!r}")
+    return str(value)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    found = _SIZE.match(text.strip())
+    if not found:
+        raise OptionsError(f"a size must look like WIDTHxHEIGHT, got {text!r}")
+    return int(found[1]), int(found[2])
+
+
+def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> DiffusersOptions:
+    """Validate a ``diffusers`` entry; raise :class:`OptionsError` with a readable reason."""
+    unknown = sorted(set(entry) - KEYS - GENERIC_KEYS)
+    if unknown:
+        raise OptionsError(
+            f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(KEYS))})"
+        )
+    pipeline = _class_name(entry, "pipeline", None)
+    if pipeline is None:
+        raise OptionsError('pipeline is required, e.g. pipeline = "WanPipeline"')
+    weights_text = _get(entry, "weights", str, "")
+    if not weights_text:
+        raise OptionsError('weights is required: a hub repo id or a local folder ("./wan")')
+    family = family_of(pipeline)
+    d = DEFAULTS[family]
+
+    local = _is_path(weights_text)
+    weights = _resolve(weights_text, base_dir) if local else weights_text
+    cache_dir = _get(entry, "cache_dir", str, None)
+    if cache_dir is not None:
+        cache_dir = _resolve(cache_dir, base_dir)
+
+    # which pipeline serves input_reference and which remix / continuation
+    if family == "wan":
+        image_default = pipeline if pipeline == "WanImageToVideoPipeline" else None
+        video_default = "WanVideoToVideoPipeline" if pipeline == "WanPipeline" else None
+    elif family == "ltx":
+        if pipeline == "LTXConditionPipeline":
+            image_default, video_default = pipeline, pipeline
+        elif pipeline == "LTXImageToVideoPipeline":
+            image_default, video_default = pipeline, "LTXConditionPipeline"
+        else:
+            image_default, video_default = "LTXImageToVideoPipeline", "LTXConditionPipeline"
+    else:
+        image_default = video_default = None
+    image_pipeline = _class_name(entry, "image_pipeline", image_default)
+    video_pipeline = _class_name(entry, "video_pipeline", video_default)
+    image_weights_text = _get(entry, "image_weights", str, None)
+    image_local = False
+    image_weights = None
+    if image_weights_text:
+        if image_pipeline is None:
+            raise OptionsError("image_weights needs image_pipeline")
+        image_local = _is_path(image_weights_text)
+        image_weights = (
+            _resolve(image_weights_text, base_dir) if image_local else image_weights_text
+        )
+    if pipeline in IMAGE_ONLY and image_pipeline != pipeline:
+        image_pipeline = pipeline  # an image-only main pipeline is the image pipeline
+
+    if "native_sizes" in entry:
+        raw_sizes = entry["native_sizes"]
+        if not isinstance(raw_sizes, list) or not raw_sizes:
+            raise OptionsError('native_sizes must be a list like ["832x480", "480x832"]')
+        native_sizes = tuple(parse_size(str(s)) for s in raw_sizes)
+    else:
+        native_sizes = d.native_sizes
+    if not native_sizes:
+        raise OptionsError(f'native_sizes is required for {pipeline} (e.g. ["720x480"])')
+    for w, h in native_sizes:
+        if w <= 0 or h <= 0 or w % d.size_multiple or h % d.size_multiple:
+            raise OptionsError(
+                f"native size {w}x{h}: {pipeline} needs width and height divisible by "
+                f"{d.size_multiple}"
+            )
+
+    steps = int(_get(entry, "steps", int, d.steps))
+    guidance = float(_get(entry, "guidance", float, d.guidance))
+    native_fps = int(_get(entry, "native_fps", int, d.native_fps))
+    max_frames = int(_get(entry, "max_frames", int, d.max_frames))
+    overlap = int(_get(entry, "overlap_frames", int, d.overlap_frames))
+    remix_strength = float(_get(entry, "remix_strength", float, 0.7))
+    cont_strength = float(_get(entry, "continuation_strength", float, 0.85))
+    step_delay = float(_get(entry, "step_delay", float, 0.0))
+    max_seq = _get(entry, "max_sequence_length", int, None)
+    threads = _get(entry, "cpu_threads", int, None)
+    if steps < 1:
+        raise OptionsError("steps must be at least 1")
+    if guidance < 0 or not math.isfinite(guidance):
+        raise OptionsError("guidance must be a finite number >= 0")
+    if native_fps < 1:
+        raise OptionsError("native_fps must be at least 1")
+    if max_frames < 1:
+        raise OptionsError("max_frames must be at least 1")
+    if not 1 <= overlap < max_frames:
+        raise OptionsError("overlap_frames must be at least 1 and less than max_frames")
+    for key, value in (("remix_strength", remix_strength),
+                       ("continuation_strength", cont_strength)):
+        if not 0.0 < value <= 1.0:
+            raise OptionsError(f"{key} must be in (0, 1]")
+    if step_delay < 0:
+        raise OptionsError("step_delay must be >= 0")
+    if max_seq is not None and max_seq < 1:
+        raise OptionsError("max_sequence_length must be at least 1")
+    if threads is not None and threads < 1:
+        raise OptionsError("cpu_threads must be at least 1")
+
+    continuation = _choice(entry, "continuation", CONTINUATION, "auto")
+    if continuation == "auto":
+        if video_pipeline is not None:
+            continuation = "video"
+        elif image_pipeline is not None:
+            continuation = "image"
+        else:
+            continuation = "stretch"
+    elif continuation == "video" and video_pipeline is None:
+        raise OptionsError('continuation = "video" needs a video_pipeline')
+    elif continuation == "image" and image_pipeline is None:
+        raise OptionsError('continuation = "image" needs an image_pipeline')
+
+    return DiffusersOptions(
+        name=name,
+        family=family,
+        pipeline=pipeline,
+        weights=weights,
+        local=local,
+        revision=_get(entry, "revision", str, None),
+        variant=_get(entry, "variant", str, None),
+        cache_dir=cache_dir,
+        local_files_only=bool(_get(entry, "local_files_only", bool, False)),
+        image_pipeline=image_pipeline,
+        image_weights=image_weights,
+        image_local=image_local,
+        video_pipeline=video_pipeline,
+        dtype=_choice(entry, "dtype", DTYPES, "auto"),
+        vae_dtype=(
+            _choice(entry, "vae_dtype", DTYPES, "auto") if "vae_dtype" in entry else d.vae_dtype
+        ),
+        device=str(_get(entry, "device", str, "auto")),
+        offload=_choice(entry, "offload", OFFLOAD, "none"),
+        vae_tiling=bool(_get(entry, "vae_tiling", bool, False)),
+        vae_slicing=bool(_get(entry, "vae_slicing", bool, False)),
+        steps=steps,
+        guidance=guidance,
+        negative_prompt=_get(entry, "negative_prompt", str, None),
+        native_sizes=native_sizes,
+        native_fps=native_fps,
+        max_frames=max_frames,
+        overlap_frames=overlap,
+        continuation=continuation,
+        continuation_strength=cont_strength,
+        remix_strength=remix_strength,
+        max_sequence_length=max_seq,
+        cpu_threads=threads,
+        step_delay=step_delay,
+    )
+
+
+def _check_one(weights: str, local: bool, opts: DiffusersOptions) -> str | None:
+    if local:
+        folder = Path(weights)
+        if not folder.is_dir():
+            return f"weights folder {weights} does not exist"
+        if not (folder / "model_index.json").is_file():
+            return (
+                f"weights folder {weights} has no model_index.json (expected a diffusers "
+                "pipeline folder, as written by save_pretrained or a *-Diffusers repo)"
+            )
+        return None
+    try:  # huggingface_hub comes with the diffusers extra; an API-only host may lack it
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return None
+    offline = bool(constants.HF_HUB_OFFLINE) or opts.local_files_only
+    if not offline:
+        return None  # downloaded on first use
+    try:
+        cached = try_to_load_from_cache(
+            weights, "model_index.json", cache_dir=opts.cache_dir, revision=opts.revision
+        )
+    except Exception as exc:  # e.g. an invalid repo id
+        return f"weights {weights!r}: {exc}"
+    if not isinstance(cached, str):
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only = true"
+        return (
+            f"weights {weights!r} are not in the local Hugging Face cache and {why}: "
+            f"download them first (hf download {weights}) or point weights at a local folder"
+        )
+    return None
+
+
+def check_weights(opts: DiffusersOptions) -> str | None:
+    """A cheap check (no torch, no download) that the weights can be loaded; the reason if
+    they cannot, else None. Corrupt files are only found by loading them."""
+    problem = _check_one(opts.weights, opts.local, opts)
+    if problem is None and opts.image_weights is not None:
+        problem = _check_one(opts.image_weights, opts.image_local, opts)
+    return problem

@@ -1,0 +1,180 @@
+"""Frame arithmetic for the diffusers backend: native grid, windows, stitching, resampling.
+
+Pure functions (numpy and Pillow only), so they are tested without torch:
+
+- :func:`choose_native_size`: the model's native resolution closest in aspect to the request;
+  the encoder resizes to the requested ``width x height``.
+- :func:`plan_windows`: a clip of ``total`` native frames as generation windows of at most
+  ``max_frames`` frames (each a valid ``k * factor + 1`` length), each window after the first
+  sharing ``overlap`` frames with the one before (conditioned continuation).
+- :class:`Stitcher`: collects the windows' frames, cross-fades the overlaps and releases the
+  frames of the clip, in order, as soon as no later window can change them.
+- :class:`Resampler`: maps the clip's native frames (``native_fps``) onto the requested
+  ``seconds * fps`` output frames (nearest frame in time), streaming.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from vidserve.domain import Frame
+
+
+def valid_length(n: int, factor: int) -> int:
+    """The smallest ``k * factor + 1 >= n`` (what a video VAE with temporal stride
+    ``factor`` accepts)."""
+    if n <= 1:
+        return 1
+    return -(-(n - 1) // factor) * factor + 1
+
+
+def floor_length(n: int, factor: int) -> int:
+    """The largest ``k * factor + 1 <= n`` (at least 1)."""
+    if n <= 1:
+        return 1
+    return (n - 1) // factor * factor + 1
+
+
+def native_frame_count(seconds: int, native_fps: int) -> int:
+    """Native frames that span ``seconds`` at the model's own frame rate."""
+    return max(1, math.ceil(seconds * native_fps))
+
+
+def choose_native_size(
+    native_sizes: tuple[tuple[int, int], ...], width: int, height: int
+) -> tuple[int, int]:
+    """The native ``(width, height)`` whose aspect is closest to ``width / height`` (ties:
+    the larger area)."""
+    if not native_sizes:
+        raise ValueError("no native sizes")
+    want = math.log(width / height)
+
+    def key(size: tuple[int, int]) -> tuple[float, int]:
+        return (round(abs(math.log(size[0] / size[1]) - want), 9), -size[0] * size[1])
+
+    return min(native_sizes, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One pipeline call: native frames ``[start, start + length)`` of the clip."""
+
+    index: int
+    start: int
+    length: int
+    overlap: int  # frames shared with the previous window (0 for the first)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+def plan_windows(total: int, max_frames: int, overlap: int, factor: int) -> list[Window]:
+    """Cover ``total`` native frames with windows of valid lengths (``k * factor + 1``) of at
+    most ``max_frames``; the last window may run past ``total`` (the extra frames are
+    dropped)."""
+    if total < 1:
+        raise ValueError("total must be at least 1")
+    budget = floor_length(max_frames, factor)
+    if total <= budget:
+        return [Window(0, 0, valid_length(total, factor), 0)]
+    if not 1 <= overlap < budget:
+        raise ValueError(f"overlap {overlap} must be in [1, {budget})")
+    windows = [Window(0, 0, budget, 0)]
+    covered = budget
+    while covered < total:
+        length = min(budget, valid_length(overlap + total - covered, factor))
+        start = covered - overlap
+        windows.append(Window(len(windows), start, length, overlap))
+        covered = start + length
+    return windows
+
+
+def _blend(old: Frame, new: Frame, weight: float) -> Frame:
+    mixed = old.astype(np.float32) * (1.0 - weight) + new.astype(np.float32) * weight
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+class Stitcher:
+    """Assemble the windows of :func:`plan_windows` into one clip of ``total`` native frames.
+
+    ``add(window, frames)`` returns the ``(index, frame)`` pairs that are now final, in order:
+    every frame before the next window's start. In an overlap, the new window's frame ``k`` is
+    cross-faded over the kept one with weight ``(k + 1) / (overlap + 1)``, so the seam moves
+    gradually from the old window to the new one.
+    """
+
+    def __init__(self, windows: list[Window], total: int) -> None:
+        self.windows = windows
+        self.total = total
+        self._pending: dict[int, Frame] = {}
+        self._next = 0  # the next clip index to release
+
+    def add(self, window: Window, frames: list[Frame]) -> list[tuple[int, Frame]]:
+        if len(frames) < window.length:
+            raise ValueError(f"window {window.index}: {len(frames)} frames < {window.length}")
+        for k in range(window.length):
+            index = window.start + k
+            if index >= self.total:
+                break
+            kept = self._pending.get(index)
+            if kept is not None and k < window.overlap:
+                self._pending[index] = _blend(kept, frames[k], (k + 1) / (window.overlap + 1))
+            else:
+                self._pending[index] = frames[k]
+        following = window.index + 1
+        until = self.windows[following].start if following < len(self.windows) else self.total
+        out = []
+        while self._next < min(until, self.total) and self._next in self._pending:
+            out.append((self._next, self._pending.pop(self._next)))
+            self._next += 1
+        return out
+
+    def tail(self, count: int) -> list[Frame]:
+        """The last ``count`` frames held back (what the next window is conditioned on)."""
+        held = sorted(self._pending)[-count:]
+        return [self._pending[i] for i in held]
+
+    @property
+    def released(self) -> int:
+        return self._next
+
+
+class Resampler:
+    """Map ``native`` clip frames onto ``out`` output frames: output frame ``j`` shows native
+    frame ``floor((j + 0.5) * native / out)``, the one at the same instant (frames repeat
+    when the model's frame rate is lower than the output's, and are skipped when higher)."""
+
+    def __init__(self, native: int, out: int) -> None:
+        if native < 1 or out < 1:
+            raise ValueError("frame counts must be positive")
+        self.native = native
+        self.out = out
+        self._j = 0
+
+    def source_index(self, j: int) -> int:
+        return min(self.native - 1, (2 * j + 1) * self.native // (2 * self.out))
+
+    def feed(self, index: int, frame: Frame) -> Iterator[Frame]:
+        while self._j < self.out and self.source_index(self._j) == index:
+            self._j += 1
+            yield frame
+
+    @property
+    def emitted(self) -> int:
+        return self._j
+
+
+def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:
+    """Centre-crop ``frame`` to the aspect of ``width x height`` and resize it (Lanczos)."""
+    image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
+    if image.size == (width, height):
+        return image
+    return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)

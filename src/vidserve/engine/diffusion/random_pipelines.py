@@ -1,0 +1,317 @@
+"""Randomly initialised Wan / LTX-Video pipelines, built offline (no download at all).
+
+Used by the tests (tiny configurations that run on a CPU in milliseconds per step), by the
+benchmarks (the real Wan2.1-1.3B architecture with random weights: timing needs the shapes,
+not the training) and by operators who want to smoke-test a deployment before fetching
+weights::
+
+    python -m vidserve.engine.diffusion.random_pipelines OUT_DIR --kind wan-t2v
+
+writes a folder that a ``MODELS_FILE`` entry (``weights = "OUT_DIR"``) loads through the very
+same ``from_pretrained`` path as real weights. The output is noise, by construction.
+
+The tokenizer is a small Unigram model trained here on an in-memory corpus and wrapped as a
+T5-style fast tokenizer (``</s>`` appended, ``<pad>`` padding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _mod(name: str) -> Any:
+    """diffusers / transformers / tokenizers, untyped on purpose: these builders only pass
+    constructor arguments through."""
+    return importlib.import_module(name)
+
+
+TINY_TEXT_DIM = 32
+TINY_MAX_SEQ = 16
+KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.1-1.3b")
+
+_CORPUS = [
+    "a cat playing piano in a sunny room",
+    "a drone shot over snowy mountains at sunrise",
+    "a red car driving through a neon city at night",
+    "waves crashing on a rocky beach, slow motion",
+    "a dog running in a field of flowers",
+    "the quick brown fox jumps over the lazy dog",
+    "cinematic close up of a person smiling",
+    "timelapse of clouds moving over a lake",
+]
+
+
+def build_tokenizer(vocab_size: int = 128, max_length: int = TINY_MAX_SEQ) -> Any:
+    """Train a tiny Unigram tokenizer offline and wrap it for transformers."""
+    tk = _mod("tokenizers")
+    decoders, models, normalizers = tk.decoders, tk.models, tk.normalizers
+    pre_tokenizers, processors, trainers = tk.pre_tokenizers, tk.processors, tk.trainers
+
+    tok = tk.Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
+    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    eos_id = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos_id)]
+    )
+    return _mod("transformers").PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=max_length,
+        padding_side="right",
+    )
+
+
+def _t5_encoder(vocab_size: int, *, umt5: bool, d_model: int = TINY_TEXT_DIM, layers: int = 2,
+                heads: int = 4, d_kv: int = 8, d_ff: int = 37) -> Any:
+    common: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "d_model": d_model,
+        "d_kv": d_kv,
+        "d_ff": d_ff,
+        "num_layers": layers,
+        "num_heads": heads,
+        "relative_attention_num_buckets": 8 if d_model <= 64 else 32,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "decoder_start_token_id": 0,
+    }
+    tf = _mod("transformers")
+    if umt5:
+        return tf.UMT5EncoderModel(tf.UMT5Config(**common)).eval()
+    return tf.T5EncoderModel(tf.T5Config(**common)).eval()
+
+
+# --------------------------------------------------------------------------- Wan
+
+
+def _tiny_wan_vae() -> Any:
+    return _mod("diffusers").AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],  # (sic) the diffusers spelling
+    ).eval()
+
+
+def _tiny_wan_transformer(in_channels: int = 16, image_dim: int | None = None,
+                          layers: int = 2, heads: int = 2, head_dim: int = 12) -> Any:
+    return _mod("diffusers").WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=heads,
+        attention_head_dim=head_dim,
+        in_channels=in_channels,
+        out_channels=16,
+        text_dim=TINY_TEXT_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=image_dim,
+    ).eval()
+
+
+def tiny_wan_t2v(seed: int = 0, *, layers: int = 2) -> Any:
+    """A tiny Wan 2.1-style text-to-video pipeline (spatial /16, temporal /4)."""
+    d = _mod("diffusers")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    return d.WanPipeline(
+        tokenizer=tok,
+        text_encoder=_t5_encoder(len(tok), umt5=True),
+        vae=_tiny_wan_vae(),
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=_tiny_wan_transformer(layers=layers),
+    )
+
+
+def tiny_wan_i2v(seed: int = 0) -> Any:
+    """A tiny Wan 2.1-style image-to-video pipeline (CLIP image encoder, 36 input channels)."""
+    d = _mod("diffusers")
+    tf = _mod("transformers")
+    # transformers 5 without torchvision: the PIL image processor is the one that works
+    image_processor = getattr(tf, "CLIPImageProcessorPil", None) or tf.CLIPImageProcessor
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    image_encoder = tf.CLIPVisionModelWithProjection(
+        tf.CLIPVisionConfig(
+            hidden_size=4,
+            projection_dim=4,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            intermediate_size=16,
+            patch_size=1,
+        )
+    ).eval()
+    return d.WanImageToVideoPipeline(
+        tokenizer=tok,
+        text_encoder=_t5_encoder(len(tok), umt5=True),
+        vae=_tiny_wan_vae(),
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        image_processor=image_processor(crop_size=32, size=32),
+        image_encoder=image_encoder,
+        # 16 noise latents + 16 conditioning latents + 4 mask channels
+        transformer=_tiny_wan_transformer(in_channels=36, image_dim=4),
+    )
+
+
+# --------------------------------------------------------------------------- LTX-Video
+
+
+def tiny_ltx(seed: int = 0) -> Any:
+    """A tiny LTX-Video 0.9-style text-to-video pipeline (spatial /4, temporal /4)."""
+    d = _mod("diffusers")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    transformer = d.LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=TINY_TEXT_DIM,
+    ).eval()
+    vae = d.AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    ).eval()
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    return d.LTXPipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_t5_encoder(len(tok), umt5=False),
+        tokenizer=tok,
+        transformer=transformer,
+    )
+
+
+# --------------------------------------------------------------------------- real shapes
+
+
+def wan21_1_3b(seed: int = 0, *, text_layers: int = 24, device: str | None = None,
+               dtype: torch.dtype = torch.bfloat16) -> Any:
+    """The Wan2.1-T2V-1.3B architecture (transformer, VAE, UMT5-XXL-shaped text encoder,
+    UniPC flow scheduler) with random weights. ``text_layers`` < 24 shrinks only the text
+    encoder (it runs once per clip; the transformer's steps dominate)."""
+    d = _mod("diffusers")
+    tf = _mod("transformers")
+    torch.manual_seed(seed)
+    target = torch.device(device) if device else torch.device("cpu")
+    with target:
+        transformer = d.WanTransformer3DModel(
+            patch_size=(1, 2, 2),
+            num_attention_heads=12,
+            attention_head_dim=128,
+            in_channels=16,
+            out_channels=16,
+            text_dim=4096,
+            freq_dim=256,
+            ffn_dim=8960,
+            num_layers=30,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            eps=1e-6,
+            rope_max_seq_len=1024,
+        ).to(dtype).eval()
+        vae = d.AutoencoderKLWan().to(torch.float32).eval()  # the defaults are Wan 2.1's VAE
+        tok = build_tokenizer(vocab_size=256, max_length=512)
+        text_encoder = tf.UMT5EncoderModel(
+            tf.UMT5Config(
+                vocab_size=len(tok),
+                d_model=4096,
+                d_kv=64,
+                d_ff=10240,
+                num_layers=text_layers,
+                num_heads=64,
+                relative_attention_num_buckets=32,
+                feed_forward_proj="gated-gelu",
+                pad_token_id=0,
+                eos_token_id=1,
+                decoder_start_token_id=0,
+            )
+        ).to(dtype).eval()
+    scheduler = d.UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=3.0,
+    )
+    return d.WanPipeline(
+        tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+        transformer=transformer,
+    )
+
+
+def build(kind: str, seed: int = 0) -> Any:
+    if kind == "wan-t2v":
+        return tiny_wan_t2v(seed)
+    if kind == "wan-i2v":
+        return tiny_wan_i2v(seed)
+    if kind == "ltx":
+        return tiny_ltx(seed)
+    if kind == "wan2.1-1.3b":
+        return wan21_1_3b(seed)
+    raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def save(kind: str, folder: Path, seed: int = 0) -> Path:
+    """Build a random pipeline and ``save_pretrained`` it (safetensors) into ``folder``."""
+    pipe = build(kind, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vidserve.engine.diffusion.random_pipelines",
+        description="Write a randomly initialised video pipeline folder (output is noise).",
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--kind", choices=KINDS, default="wan-t2v")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    save(args.kind, args.folder, args.seed)
+    print(f"wrote a random {args.kind} pipeline to {args.folder}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
