@@ -86,6 +86,21 @@ class HttpMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one request (label lookups cached: this runs on every request)."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 _TEMPLATES: dict[int, str] = {}
@@ -157,8 +172,7 @@ class RequestMetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self.metrics.observe(method, route, status, elapsed)
             quiet = status < 400 and (method in ("GET", "HEAD") or path in _QUIET_PATHS)
             level = logging.DEBUG if quiet else logging.INFO
             if log.isEnabledFor(level):

@@ -1,0 +1,103 @@
+"""The studio's helpers outside /v1: the served-models listing and signed content URLs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.servers import ServerProcess
+from tests.web.conftest import API_KEY
+from vidserve.api.studio import ContentSigner
+
+VIDEO = "video_" + "a" * 48
+
+
+def test_signer_accepts_only_its_own_unexpired_tokens() -> None:
+    signer = ContentSigner("secret", ttl_seconds=60)
+    token, expires = signer.mint("proj", VIDEO, "video", now=1000.0)
+    assert expires == 1060
+    assert signer.check(token, now=1059.0) == ("proj", VIDEO, "video")
+    assert signer.check(token, now=1060.0) is None  # expired
+    assert ContentSigner("other", 60).check(token, now=1001.0) is None  # another secret
+    payload, signature = token.split(".")
+    forged, _ = signer.mint("other-project", VIDEO, "video", now=1000.0)
+    assert signer.check(forged.split(".")[0] + "." + signature, now=1001.0) is None
+    assert signer.check(payload + "." + signature[:-2] + "AA", now=1001.0) is None
+    for junk in ("", ".", "abc", "a.b", "x" * 5000, payload):
+        assert signer.check(junk, now=1001.0) is None
+    # without a configured secret each process signs with a random one
+    other_process, _ = ContentSigner("", 60).mint("p", VIDEO, "video", 0)
+    assert ContentSigner("", 60).check(other_process, 1) is None
+
+
+@pytest.fixture(scope="module")
+def completed(studio_server: ServerProcess) -> Iterator[tuple[httpx.Client, str]]:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{studio_server.port}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    ) as http:
+        video = http.post("/v1/videos", json={"prompt": "signed urls: a windmill"}).json()
+        deadline = time.monotonic() + 60
+        while video["status"] != "completed":
+            assert video["status"] != "failed" and time.monotonic() < deadline, video
+            time.sleep(0.2)
+            video = http.get(f"/v1/videos/{video['id']}").json()
+        yield http, video["id"]
+        http.delete(f"/v1/videos/{video['id']}")
+
+
+def test_signed_url_streams_with_range_and_no_key(completed: tuple[httpx.Client, str]) -> None:
+    http, video_id = completed
+    minted = http.get(f"/vidserve/videos/{video_id}/content_url")
+    assert minted.status_code == 200, minted.text
+    url = minted.json()["url"]
+    assert url.startswith("/vidserve/content/") and minted.json()["expires_at"] > time.time()
+    base = str(http.base_url).rstrip("/")
+    whole = httpx.get(base + url)  # no Authorization header
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    direct = http.get(f"/v1/videos/{video_id}/content")
+    assert whole.content == direct.content
+    part = httpx.get(base + url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == direct.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(direct.content)}"
+
+    thumb = http.get(f"/vidserve/videos/{video_id}/content_url", params={"variant": "thumbnail"})
+    assert httpx.get(base + thumb.json()["url"]).headers["content-type"] == "image/webp"
+
+    tampered = httpx.get(base + url[:-3] + "AAA")
+    assert tampered.status_code == 404
+    assert tampered.json()["error"]["code"] == "invalid_content_url"
+
+
+def test_minting_needs_the_key_and_answers_like_content(
+    completed: tuple[httpx.Client, str],
+) -> None:
+    http, video_id = completed
+    base = str(http.base_url).rstrip("/")
+    assert httpx.get(f"{base}/vidserve/videos/{video_id}/content_url").status_code == 401
+    wrong = httpx.get(
+        f"{base}/vidserve/videos/{video_id}/content_url",
+        headers={"Authorization": "Bearer sk-someone-else-entirely"},
+    )
+    assert wrong.status_code == 401
+    missing = http.get(f"/vidserve/videos/video_{'0' * 48}/content_url")
+    assert missing.status_code == 404 and "not found" in missing.json()["error"]["message"]
+    bad_variant = http.get(f"/vidserve/videos/{video_id}/content_url", params={"variant": "gif"})
+    assert bad_variant.status_code == 400 and bad_variant.json()["error"]["param"] == "variant"
+
+
+def test_models_listing(completed: tuple[httpx.Client, str]) -> None:
+    http, _ = completed
+    assert httpx.get(str(http.base_url).rstrip("/") + "/vidserve/models").status_code == 401
+    listing = http.get("/vidserve/models").json()
+    assert listing["object"] == "list"
+    models = {m["id"]: m for m in listing["data"]}
+    assert models["sora-2"]["sizes"] == ["720x1280", "1280x720"]
+    assert "1792x1024" in models["sora-2-pro"]["sizes"]
+    assert models["sora-2"]["seconds"] == ["4", "8", "12"]
+    assert models["sora-2"]["target"] == "procedural" and models["sora-2"]["available"]
+    assert "not a neural model" in models["procedural"]["description"]
