@@ -133,7 +133,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     async def caller(request: Request) -> tuple[Runtime, str]:
         rt: Runtime = request.app.state.runtime
-        return rt, await rt.auth.project_for(request.headers.get("authorization"))
+        return rt, await rt.authorize(request.headers.get("authorization"))  # key + rate limit
 
     if settings.studio:
 

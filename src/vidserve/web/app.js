@@ -103,7 +103,7 @@ function showError(err, context) {
     if (err.requestId) parts.push(`request ${err.requestId}`);
     parts.push(`${err.method} ${err.path}`);
     detail.textContent = parts.join(" · ");
-    if (err.status === 401) {
+    if (err.status === 401 && location.hash !== "#/key") {
       message.textContent += " Enter a valid key with the “API key” button.";
     }
   } else {
