@@ -32,6 +32,8 @@ class VideoStatus(enum.StrEnum):
 class JobKind(enum.StrEnum):
     CREATE = "create"
     REMIX = "remix"
+    EDIT = "edit"  # transform a source clip (keeps its size, length and motion)
+    EXTEND = "extend"  # source clip + a new segment that continues its last frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,13 @@ class Video:
     input_reference_key: str | None = None
     assets_attempt: int | None = None
     started_at: float | None = None
+    # edits and extensions: the source is a video of ours (source_video_id) or an upload,
+    # re-encoded and stored under source_key
+    source_video_id: str | None = None
+    source_key: str | None = None
+    extensions: int = 0  # how many extension steps made this clip (the source's + 1)
+    segment_seconds: int | None = None  # extension: the new segment's length
+    character_ids: tuple[str, ...] = ()  # create: characters to show in the clip
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,16 @@ class Claim:
 
     video: Video
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class CharacterClip:
+    """A character (``POST /v1/videos/characters``) as an engine gets it: its name and the
+    frames of its clip (small, ``h x w x 3`` uint8, at the request's fps; the engine loops
+    them)."""
+
+    name: str
+    frames: tuple[Frame, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +121,10 @@ class GenerationRequest:
     source_video: bytes | None = None  # remix: the source's MP4, when the model conditions on it
     steps: int | None = None  # denoising steps; None: the model's default
     guidance: float | None = None  # classifier-free guidance scale; None: the model's default
+    # extension: the source's last frame; the clip's first frame must follow it seamlessly
+    # (engines that cannot continue a frame get it as reference_image too)
+    continue_from: Frame | None = None
+    characters: tuple[CharacterClip, ...] = ()  # characters to show in the clip
 
     @property
     def num_frames(self) -> int:
@@ -119,6 +142,9 @@ class Capabilities:
     remix: bool = True
     text_to_video: bool = True  # False: the model needs an input_reference on every create
     remix_from_source: bool = False  # remix conditions on the source clip (worker passes it)
+    edit: bool = False  # transforms a source clip given as source_video (video-to-video)
+    extend: bool = False  # continues a clip from its last frame (continue_from)
+    characters: bool = False  # shows characters (CharacterClip) in a generated clip
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -1,8 +1,9 @@
 """The only place ids and storage keys are minted and parsed.
 
-Video ids are ``video_`` + 48 lowercase hex digits, as the hosted service mints them.
-Nothing outside this module joins a client-given string into a storage key: keys are built
-from ids that :func:`parse_video_id` has validated.
+Video ids are ``video_`` + 48 lowercase hex digits, as the hosted service mints them;
+character ids ``char_`` + 32 hex digits; file ids ``file-`` + 24 letters and digits (the
+Files API's shape). Nothing outside this module joins a client-given string into a storage
+key: keys are built from ids that the ``is_*_id`` checks here have validated.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Literal
 
 VIDEO_PREFIX = "video_"
 _VIDEO_ID = re.compile(r"^video_[0-9a-f]{48}$")
+_CHARACTER_ID = re.compile(r"^char_[0-9a-f]{32}$")
+_FILE_ID = re.compile(r"^file-[0-9A-Za-z]{24}$")
+_ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
 
 AssetName = Literal["video", "thumbnail", "spritesheet"]
@@ -69,11 +73,43 @@ def inputs_prefix(video_id: str) -> str:
     return f"inputs/{video_id}/"
 
 
-def upload_key(video_id: str, name: Literal["input_reference"]) -> str:
-    """Storage key of an input the client uploaded for a video (e.g. its reference image)."""
+def upload_key(video_id: str, name: Literal["input_reference", "source"]) -> str:
+    """Storage key of an input the client uploaded for a video: its reference image (PNG) or
+    the source clip of an edit or extension (re-encoded MP4)."""
     if not is_video_id(video_id):
         raise ValueError("invalid video id")
-    return f"inputs/{video_id}/{name}.png"
+    suffix = "mp4" if name == "source" else "png"
+    return f"inputs/{video_id}/{name}.{suffix}"
+
+
+def new_character_id() -> str:
+    return "char_" + secrets.token_hex(16)
+
+
+def is_character_id(value: str) -> bool:
+    return bool(_CHARACTER_ID.match(value))
+
+
+def character_key(character_id: str) -> str:
+    """Storage key of a character's clip (re-encoded MP4)."""
+    if not is_character_id(character_id):
+        raise ValueError("invalid character id")
+    return f"characters/{character_id}/clip.mp4"
+
+
+def new_file_id() -> str:
+    return "file-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(24))
+
+
+def is_file_id(value: str) -> bool:
+    return bool(_FILE_ID.match(value))
+
+
+def file_key(file_id: str) -> str:
+    """Storage key of an uploaded file's bytes (Files API)."""
+    if not is_file_id(file_id):
+        raise ValueError("invalid file id")
+    return f"files/{file_id}/content"
 
 
 def new_event_id() -> str:

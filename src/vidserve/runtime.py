@@ -9,11 +9,16 @@ from dataclasses import dataclass
 from vidserve.engine.registry import ModelRegistry
 from vidserve.queue.jobs import JobQueue
 from vidserve.service.auth import Authenticator
+from vidserve.service.characters import CharacterService
+from vidserve.service.edits import EditService
+from vidserve.service.files import FileService
 from vidserve.service.limits import RateLimiter
 from vidserve.service.videos import VideoService
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobStore, ObjectBlobStore
+from vidserve.store.characters import CharacterStore
 from vidserve.store.database import Database
+from vidserve.store.files import FileStore
 from vidserve.store.keys import KeyStore
 from vidserve.store.videos import VideoStore
 from vidserve.store.webhooks import WebhookStore
@@ -39,6 +44,9 @@ class Runtime:
     limiter: RateLimiter
     webhooks: WebhookStore
     clock: Callable[[], float]
+    files: FileService
+    characters: CharacterService
+    edits: EditService
 
     @classmethod
     def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
@@ -47,6 +55,11 @@ class Runtime:
         registry = load_registry(settings)
         videos = VideoStore(db)
         keys = KeyStore(db)
+        files = FileService(settings, FileStore(db), blobs, clock)
+        characters = CharacterService(settings, CharacterStore(db), blobs, clock)
+        service = VideoService(
+            settings, videos, blobs, registry, clock, files=files, characters=characters
+        )
         return cls(
             settings=settings,
             db=db,
@@ -55,11 +68,14 @@ class Runtime:
             videos=videos,
             queue=JobQueue(db),
             keys=keys,
-            service=VideoService(settings, videos, blobs, registry, clock),
+            service=service,
             auth=Authenticator(settings, keys, clock),
             limiter=RateLimiter(settings.rate_limit_requests_per_minute),
             webhooks=WebhookStore(db),
             clock=clock,
+            files=files,
+            characters=characters,
+            edits=EditService(service),
         )
 
     async def authorize(self, authorization: str | None) -> str:

@@ -72,6 +72,21 @@ class Settings(BaseSettings):
     poll_after_ms: int = Field(default=1000, ge=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
+    extended_video_options: bool = False
+    """Also accept ``seconds`` 16 and 20 on create, and 1920x1080 / 1080x1920 on the pro
+    models (those that allow the 1792 sizes). OpenAI's later guides list them; the published
+    enums do not, so they are off by default."""
+
+    # uploads: edit/extension sources, characters, the Files API
+    upload_video_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    upload_video_max_seconds: float = Field(default=20.0, gt=0)
+    """Longest uploaded source clip for an edit or extension."""
+    upload_video_max_side: int = Field(default=3840, ge=64)
+    """Widest and tallest uploaded video accepted, in pixels."""
+    character_max_seconds: float = Field(default=10.0, gt=0)
+    """Longest clip ``POST /v1/videos/characters`` accepts (at least 1 s)."""
+    files_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    """Largest upload ``POST /v1/files`` accepts (the request limit applies too)."""
 
     # engines and media
     procedural_step_delay: float = Field(default=0.0, ge=0)

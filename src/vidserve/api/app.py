@@ -22,6 +22,8 @@ from vidserve.api import observability, openapi, studio
 from vidserve.api.errors import envelope, error_response
 from vidserve.api.middleware import RequestContextMiddleware
 from vidserve.api.routes import fast_routes, router
+from vidserve.api.routes_edits import router as edits_router
+from vidserve.api.routes_files import router as files_router
 from vidserve.errors import VidserveError
 from vidserve.queue.reaper import reap_forever
 from vidserve.runtime import Runtime
@@ -81,7 +83,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
+    # /v1/videos/edits, /extensions, /characters... before /v1/videos/{video_id} routes
+    app.include_router(edits_router)
     app.include_router(router)
+    app.include_router(files_router)
     openapi.install(app)
     http_metrics = observability.HttpMetrics()
     app.include_router(observability.build_router(settings, http_metrics))

@@ -8,6 +8,7 @@ is ``invalid_value``, and so on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from vidserve.api.bodies import FilePart
@@ -22,7 +23,10 @@ from vidserve.service.videos import CreateVideo, Variant, _quote_list
 from vidserve.settings import Settings
 
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+EXTENDED_SIZES = ("1920x1080", "1080x1920")  # settings.extended_video_options (pro models)
 BASE_SECONDS = ("4", "8", "12")
+EXTENDED_SECONDS = ("16", "20")  # settings.extended_video_options
+MAX_CHARACTERS = 2
 MAX_PROMPT = 32000
 MAX_IMAGE_URL = 20_971_520
 VARIANTS = ("video", "thumbnail", "spritesheet")
@@ -90,6 +94,8 @@ def _string(body: dict[str, Any], name: str, default: str) -> str:
 
 
 def allowed_seconds(settings: Settings) -> tuple[str, ...]:
+    if settings.extended_video_options:
+        return BASE_SECONDS + EXTENDED_SECONDS
     return BASE_SECONDS
 
 
@@ -114,11 +120,12 @@ def _seconds(body: dict[str, Any], allowed: tuple[str, ...], default: str | None
     return int(value)
 
 
-def _size(body: dict[str, Any]) -> str:
+def _size(body: dict[str, Any], settings: Settings) -> str:
     value = _string(body, "size", "720x1280")
-    if value not in SIZES:
+    sizes = SIZES + EXTENDED_SIZES if settings.extended_video_options else SIZES
+    if value not in sizes:
         raise InvalidValue(
-            f"Invalid value: '{value[:40]}'. Supported values are: {_quote_list(list(SIZES))}.",
+            f"Invalid value: '{value[:40]}'. Supported values are: {_quote_list(list(sizes))}.",
             param="size",
         )
     return value
@@ -143,8 +150,16 @@ def _seed(body: dict[str, Any]) -> int | None:
     return value
 
 
-def _input_reference(value: object) -> bytes | str:
-    """The reference image: its bytes (upload, data: URL) or an http(s) URL to fetch."""
+@dataclass(frozen=True, slots=True)
+class FileId:
+    """``input_reference: {"file_id": ...}``: a file of the Files API."""
+
+    id: str
+
+
+def _input_reference(value: object) -> bytes | str | FileId:
+    """The reference image: its bytes (upload, data: URL), an http(s) URL to fetch, or a
+    file of the Files API."""
     from vidserve.media.images import parse_data_url
 
     if isinstance(value, FilePart):
@@ -167,12 +182,14 @@ def _input_reference(value: object) -> bytes | str:
             code="invalid_value",
         )
     if given == ["file_id"]:
-        raise InvalidRequest(
-            "Invalid 'input_reference.file_id': this server does not have the Files API yet; "
-            "send the image as a file upload or as a data: URL in 'image_url'.",
-            param="input_reference",
-            code="unsupported_value",
-        )
+        file_id = value["file_id"]
+        if not isinstance(file_id, str):
+            raise InvalidType(
+                "Invalid type for 'input_reference.file_id': expected a string, but got "
+                f"{type_name(file_id)} instead.",
+                param="input_reference",
+            )
+        return FileId(file_id)
     url = value["image_url"]
     if not isinstance(url, str):
         raise InvalidType(
@@ -198,24 +215,71 @@ def _input_reference(value: object) -> bytes | str:
     )
 
 
+def _characters(value: object) -> tuple[str, ...]:
+    """``characters: [{"id": "char_..."}]`` (JSON) or ``characters[][id]`` (multipart)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidType(
+            "Invalid type for 'characters': expected an array of objects, but got "
+            f"{type_name(value)} instead.",
+            param="characters",
+        )
+    if len(value) > MAX_CHARACTERS:
+        raise InvalidValue(
+            "Invalid 'characters': array too long. Expected an array with maximum length "
+            f"{MAX_CHARACTERS}, but got an array with length {len(value)} instead.",
+            param="characters",
+            code="array_above_max_length",
+        )
+    found: list[str] = []
+    for index, item in enumerate(value):
+        name = f"characters[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidType(
+                f"Invalid type for '{name}': expected an object, but got {type_name(item)} "
+                "instead.",
+                param="characters",
+            )
+        _reject_unknown(item, ("id",), f"{name}.")
+        if "id" not in item:
+            raise MissingParameter(
+                f"Missing required parameter: '{name}.id'.", param="characters"
+            )
+        if not isinstance(item["id"], str):
+            raise InvalidType(
+                f"Invalid type for '{name}.id': expected a string, but got "
+                f"{type_name(item['id'])} instead.",
+                param="characters",
+            )
+        found.append(item["id"])
+    return tuple(found)
+
+
 def parse_create(body: dict[str, Any], settings: Settings) -> CreateVideo:
-    _reject_unknown(body, ("prompt", "model", "seconds", "size", "input_reference", "seed"))
+    _reject_unknown(
+        body, ("prompt", "model", "seconds", "size", "input_reference", "seed", "characters")
+    )
     prompt = _prompt(body)
     model = _string(body, "model", "sora-2")
     seconds = _seconds(body, allowed_seconds(settings), default="4")
-    size = _size(body)
+    size = _size(body, settings)
     seed = _seed(body)
     image: bytes | None = None
     url: str | None = None
+    file_id: str | None = None
     if body.get("input_reference") is not None:
         reference = _input_reference(body["input_reference"])
         if isinstance(reference, str):
             url = reference
+        elif isinstance(reference, FileId):
+            file_id = reference.id
         else:
             image = reference
     return CreateVideo(
         prompt=prompt, model=model, seconds=seconds, size=size, seed=seed,
-        reference_image=image, reference_url=url,
+        reference_image=image, reference_url=url, reference_file_id=file_id,
+        character_ids=_characters(body.get("characters")),
     )
 
 

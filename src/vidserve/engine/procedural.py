@@ -30,6 +30,17 @@ Contract (see :class:`vidserve.engine.base.VideoBackend`):
   same shapes at the same places - and changes colours, motion and caption.
 - ``reference_image`` (``height x width x 3`` uint8), when given, is frame 0 exactly; the
   clip then slowly zooms into it while the prompt-driven shapes and caption fade in over it.
+- ``continue_from`` (an extension: the source's last frame) is treated as that reference,
+  one frame *later*: the first frame is the one that follows it, so the seam differs from
+  its neighbours no more than any two neighbouring frames do. The caption band is opaque
+  here so that the source's own caption does not show through the new one.
+- ``source_video`` (an edit) is decoded frame by frame and transformed, keeping its size,
+  length and motion: a colour grade towards the prompt's palette (the luminance mapped
+  through a gradient of its colours, blended with the source), the prompt's particle effects
+  and its caption on top. Deterministic in ``(prompt, seed, source)``.
+- ``characters`` are composited into the scene (after the shapes, before the caption): each
+  character's clip loops inside a soft oval, gently swaying, one in the middle or two at
+  the thirds.
 """
 
 from __future__ import annotations
@@ -41,14 +52,20 @@ import re
 import time
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from vidserve.domain import Capabilities, GenerationRequest, StepCallback, StopCheck
+from vidserve.domain import (
+    Capabilities,
+    CharacterClip,
+    GenerationRequest,
+    StepCallback,
+    StopCheck,
+)
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 
 if TYPE_CHECKING:
@@ -492,7 +509,9 @@ def _wrap(
     return lines
 
 
-def _caption_layer(prompt: str, width: int, height: int) -> tuple[Image.Image, int] | None:
+def _caption_layer(
+    prompt: str, width: int, height: int, band_alpha: int = 120
+) -> tuple[Image.Image, int] | None:
     """The prompt on a translucent band, as an RGBA image and its top y; None if no text."""
     text = " ".join("".join(ch if ch.isprintable() else " " for ch in prompt[:600]).split())
     if not text:
@@ -506,7 +525,7 @@ def _caption_layer(prompt: str, width: int, height: int) -> tuple[Image.Image, i
     line_h = round(size * 1.3)
     pad = round(size * 0.6)
     band_h = min(height, len(lines) * line_h + 2 * pad)
-    band = Image.new("RGBA", (width, band_h), (0, 0, 0, 120))
+    band = Image.new("RGBA", (width, band_h), (0, 0, 0, band_alpha))
     draw = ImageDraw.Draw(band)
     shadow = max(1, size // 14)
     for k, line in enumerate(lines):
@@ -543,8 +562,11 @@ class _Scene:
         self.structure = make_structure(request.seed)
         self.short = min(self.width, self.height)
         self.reference: Image.Image | None = None
-        if request.reference_image is not None:
-            ref = np.ascontiguousarray(request.reference_image, dtype=np.uint8)
+        first = request.continue_from
+        if first is None:
+            first = request.reference_image
+        if first is not None:
+            ref = np.ascontiguousarray(first, dtype=np.uint8)
             image = Image.fromarray(ref, "RGB")
             if image.size != (self.width, self.height):
                 image = image.resize((self.width, self.height), Image.Resampling.LANCZOS)
@@ -561,7 +583,11 @@ class _Scene:
                 self.structure,
             )
         self._zoom_cache: tuple[int, Image.Image] | None = None
-        caption = _caption_layer(request.prompt, self.width, self.height)
+        # over a source clip (extension, edit) the band hides the source's own caption
+        over_source = request.continue_from is not None or request.source_video is not None
+        caption = _caption_layer(
+            request.prompt, self.width, self.height, band_alpha=225 if over_source else 120
+        )
         self.caption: Image.Image | None = None
         self.caption_y = 0
         self.caption_fades: list[Image.Image] = []
@@ -573,6 +599,10 @@ class _Scene:
         self.particles = [self._make_particles(kind) for kind in self.look.effects]
         # how strongly the overlay shows over a reference image (never fully opaque)
         self.overlay_max = 0.7
+        self.cast = [
+            _CastMember(clip, k, len(request.characters), self.width, self.height)
+            for k, clip in enumerate(request.characters[:2])
+        ]
 
     # ----------------------------------------------------------------- precomputation
 
@@ -828,9 +858,80 @@ class _Scene:
             self._draw_shape(draw, self._style(shape), x, y, r, rot, colours, alpha)
         for particles in self.particles:
             self._draw_particles(draw, particles, t, cx, cy, alpha)
+        for member in self.cast:
+            member.paste(frame, index, t, self.look.speed)
         if caption is not None:
             frame.paste(caption, (0, self.caption_y), caption)
         return np.array(frame, dtype=np.uint8)
+
+    def decorate(self, frame: Image.Image, index: int) -> Frame:
+        """An edit's overlay on a (graded) source frame: particles, characters, caption."""
+        t = index / self.fps
+        if self.particles:
+            draw = ImageDraw.Draw(frame)
+            for particles in self.particles:
+                self._draw_particles(draw, particles, t, 0, 0, None)
+        for member in self.cast:
+            member.paste(frame, index, t, self.look.speed)
+        if self.caption is not None:
+            frame.paste(self.caption, (0, self.caption_y), self.caption)
+        return np.array(frame, dtype=np.uint8)
+
+
+class _CastMember:
+    """One character in the scene: its clip, looped, inside a soft oval, swaying gently."""
+
+    def __init__(self, clip: CharacterClip, slot: int, count: int, width: int, height: int):
+        self.frames = clip.frames
+        first = clip.frames[0]
+        h0, w0 = int(first.shape[0]), int(first.shape[1])
+        box_h = height * (0.42 if height > width else 0.5)
+        box_w = width * (0.42 if count == 1 else 0.36)
+        scale = min(box_h / h0, box_w / w0)
+        self.w, self.h = max(2, round(w0 * scale)), max(2, round(h0 * scale))
+        self.cx = width * ((0.5,) if count == 1 else (0.3, 0.7))[slot]
+        self.cy = height * 0.5
+        self.phase = 1.7 * slot
+        self.amp = min(width, height) * 0.02
+        mask = Image.new("L", (self.w, self.h), 0)
+        inset_x, inset_y = self.w * 0.06, self.h * 0.04
+        ImageDraw.Draw(mask).ellipse(
+            (inset_x, inset_y, self.w - inset_x, self.h - inset_y), fill=255
+        )
+        self.mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, min(self.w, self.h) * 0.06)))
+
+    def paste(self, frame: Image.Image, index: int, t: float, speed: float) -> None:
+        source = self.frames[index % len(self.frames)]
+        image = Image.fromarray(np.ascontiguousarray(source), "RGB").resize(
+            (self.w, self.h), Image.Resampling.BILINEAR
+        )
+        x = self.cx + self.amp * math.sin(0.9 * speed * t + self.phase) - self.w / 2
+        y = self.cy + 0.6 * self.amp * math.sin(1.7 * speed * t + self.phase) - self.h / 2
+        frame.paste(image, (round(x), round(y)), self.mask)
+
+
+def _grade_lut(look: Look) -> npt.NDArray[np.uint8]:
+    """256 RGB colours: the luminance of a source pixel mapped through the prompt's palette."""
+    dark = _mix(look.bg_top, (0, 0, 0), 0.45)
+    mid = look.accents[0]
+    light = _mix(look.accents[1 % len(look.accents)], (255, 255, 255), 0.55)
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for v in range(256):
+        u = v / 255
+        lut[v] = _mix(dark, mid, u * 2) if u < 0.5 else _mix(mid, light, (u - 0.5) * 2)
+    return lut
+
+
+EDIT_STRENGTH = 150  # of 256: how much of the graded colour replaces the source's
+
+
+def _grade(frame: Frame, lut: npt.NDArray[np.uint8]) -> Frame:
+    src = frame.astype(np.uint16)
+    luma = (src[..., 0] * 77 + src[..., 1] * 150 + src[..., 2] * 29) >> 8
+    graded = lut[luma].astype(np.uint16)
+    out = (src * (256 - EDIT_STRENGTH) + graded * EDIT_STRENGTH) >> 8
+    result: Frame = out.astype(np.uint8)
+    return result
 
 
 # --------------------------------------------------------------------------- the backend
@@ -856,6 +957,9 @@ class ProceduralBackend:
             sizes=self.sizes,
             image_reference=True,
             remix=True,
+            edit=True,
+            extend=True,
+            characters=True,
             extra={"engine": "procedural", "kind": "motion graphics (not a neural model)"},
         )
 
@@ -873,7 +977,44 @@ class ProceduralBackend:
             raise GenerationFailed(
                 "invalid_reference", "the reference image must be an H x W x 3 uint8 array"
             )
+        if request.source_video is not None:
+            return self._edit_frames(request, on_step, should_stop)
         return self._frames(request, on_step, should_stop)
+
+    def _edit_frames(
+        self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
+    ) -> Generator[Frame, None, None]:
+        from vidserve.errors import InvalidRequest
+        from vidserve.media.probe import iter_frames
+
+        assert request.source_video is not None
+        num = request.num_frames
+        total = -(-num // FRAMES_PER_STEP)
+        blank = np.zeros((request.height, request.width, 3), dtype=np.uint8)
+        scene = _Scene(replace(request, reference_image=blank, continue_from=None))
+        lut = _grade_lut(scene.look)
+        source = iter_frames(
+            request.source_video, width=request.width, height=request.height,
+            fps=request.fps, count=num, param="video",
+        )
+        index = 0
+        try:
+            for step in range(total):
+                if should_stop():
+                    raise GenerationCancelled(f"stopped before step {step + 1} of {total}")
+                if self.step_delay:
+                    time.sleep(self.step_delay)
+                chunk = []
+                for _ in range(min(FRAMES_PER_STEP, num - index)):
+                    graded = Image.fromarray(_grade(next(source), lut), "RGB")
+                    chunk.append(scene.decorate(graded, index))
+                    index += 1
+                on_step(step + 1, total)
+                yield from chunk
+        except InvalidRequest as exc:
+            raise GenerationFailed("source_unavailable", exc.message) from None
+        finally:
+            source.close()
 
     def _frames(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
@@ -884,10 +1025,16 @@ class ProceduralBackend:
             return
         scene: _Scene | None = None
 
+        # an extension starts one frame after the source's last (which is the reference)
+        offset = 1 if request.continue_from is not None else 0
+
         def render_step(step: int) -> list[Frame]:
             assert scene is not None
             first = step * FRAMES_PER_STEP
-            return [scene.render(i) for i in range(first, min(num, first + FRAMES_PER_STEP))]
+            return [
+                scene.render(i + offset)
+                for i in range(first, min(num, first + FRAMES_PER_STEP))
+            ]
 
         # One step is rendered ahead on a helper thread while the consumer (the encoder) works
         # on the current one: Pillow and x264 both release the GIL, so on a multi-core CPU

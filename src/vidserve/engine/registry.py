@@ -85,7 +85,10 @@ class ModelRegistry:
 
     @classmethod
     def default(cls) -> ModelRegistry:
-        spec = ModelSpec("procedural", "procedural", Capabilities(sizes=ALL_SIZES))
+        spec = ModelSpec(
+            "procedural", "procedural",
+            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True),
+        )
         aliases = {name: "procedural" for name in SORA2_NAMES + SORA2_PRO_NAMES}
         return cls({"procedural": spec}, aliases)
 
@@ -146,6 +149,9 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
             fps=fps,
             image_reference=_flag(path, name, entry, "image_reference", True),
             remix=_flag(path, name, entry, "remix", True),
+            edit=True,
+            extend=True,
+            characters=True,
         )
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)
@@ -164,6 +170,9 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         remix=_flag(path, name, entry, "remix", True),
         text_to_video=opts.text_to_video,
         remix_from_source=opts.remix_uses_source,
+        # edit: video-to-video on the source clip; extend: image-to-video from its last frame
+        edit=opts.video_pipeline is not None,
+        extend=opts.image_to_video,
         extra=opts.describe(),
     )
     options = {k: v for k, v in entry.items() if k not in generic}

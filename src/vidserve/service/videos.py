@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from vidserve import ids
 from vidserve.domain import JobKind, Size, Video, VideoStatus
@@ -24,12 +24,19 @@ from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
 from vidserve.store.videos import IdempotencyRecord, Page, VideoStore
 
+if TYPE_CHECKING:
+    from vidserve.service.characters import CharacterService
+    from vidserve.service.files import FileService
+
 Variant = Literal["video", "thumbnail", "spritesheet"]
 CONTENT_TYPES: dict[Variant, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
     "spritesheet": "image/jpeg",
 }
+EXTENDED_SECONDS = (16, 20)  # with settings.extended_video_options
+EXTENDED_SIZES = ("1920x1080", "1080x1920")  # ... on the pro models
+PRO_ONLY_SIZES = ("1024x1792", "1792x1024")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,8 @@ class CreateVideo:
     seed: int | None = None
     reference_image: bytes | None = None  # raw PNG/JPEG/WebP bytes (upload or data: URL)
     reference_url: str | None = None  # an http(s) image URL, fetched under the SSRF rules
+    reference_file_id: str | None = None  # a file uploaded with POST /v1/files
+    character_ids: tuple[str, ...] = ()  # at most 2 (checked by the API layer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +81,17 @@ class VideoService:
         blobs: BlobStore,
         registry: ModelRegistry,
         clock: Callable[[], float] = time.time,
+        *,
+        files: FileService | None = None,
+        characters: CharacterService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.blobs = blobs
         self.registry = registry
         self.clock = clock
+        self.files = files
+        self.characters = characters
 
     # -- validation -------------------------------------------------------------------------
 
@@ -93,16 +107,21 @@ class VideoService:
 
     def _check_shape(self, served: ServedModel, size: str, seconds: int) -> None:
         caps = served.capabilities
-        if size not in caps.sizes:
+        sizes, allowed_seconds = caps.sizes, caps.seconds
+        if self.settings.extended_video_options:
+            allowed_seconds += tuple(s for s in EXTENDED_SECONDS if s not in allowed_seconds)
+            if any(s in sizes for s in PRO_ONLY_SIZES):  # a pro model
+                sizes += EXTENDED_SIZES
+        if size not in sizes:
             raise InvalidValue(
                 f"Invalid value: '{size}'. Supported values for model '{served.name}' are: "
-                f"{_quote_list(list(caps.sizes))}.",
+                f"{_quote_list(list(sizes))}.",
                 param="size",
             )
-        if seconds not in caps.seconds:
+        if seconds not in allowed_seconds:
             raise InvalidValue(
                 f"Invalid value: '{seconds}'. Supported values are: "
-                f"{_quote_list([str(s) for s in caps.seconds])}.",
+                f"{_quote_list([str(s) for s in allowed_seconds])}.",
                 param="seconds",
             )
 
@@ -173,24 +192,43 @@ class VideoService:
     ) -> Video:
         served = self._served(cmd.model)
         self._check_shape(served, cmd.size, cmd.seconds)
-        wants_reference = cmd.reference_image is not None or cmd.reference_url is not None
+        wants_reference = (
+            cmd.reference_image is not None
+            or cmd.reference_url is not None
+            or cmd.reference_file_id is not None
+        )
         if wants_reference and not served.capabilities.image_reference:
             raise InvalidRequest(
                 f"Model '{served.name}' does not accept an input_reference.",
                 param="input_reference",
                 code="unsupported_parameter",
             )
+        if cmd.character_ids:
+            if not served.capabilities.characters:
+                raise InvalidRequest(
+                    f"Model '{served.name}' cannot take characters.",
+                    param="characters",
+                    code="unsupported_parameter",
+                )
+            if self.characters is None:  # pragma: no cover - wiring
+                raise InvalidRequest("Characters are not available.", param="characters")
+            await self.characters.resolve(project, cmd.character_ids)
         await self._check_quota(project)
         video = self._new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
+        video.character_ids = cmd.character_ids
         reference = None
         raw_reference = cmd.reference_image
         if cmd.reference_url is not None:
             raw_reference = await self._fetch_reference(cmd.reference_url)
+        if cmd.reference_file_id is not None:
+            if self.files is None:  # pragma: no cover - wiring
+                raise InvalidRequest("Files are not available.", param="input_reference")
+            raw_reference = await self.files.read_for_reference(project, cmd.reference_file_id)
         if raw_reference is not None:
             reference = await self._prepare_reference(raw_reference, cmd.size)
             video.input_reference_key = ids.upload_key(video.id, "input_reference")
             await self.blobs.put_bytes(video.input_reference_key, reference)
-        fingerprint = {
+        fingerprint: dict[str, object] = {
             "op": "create",
             "prompt": cmd.prompt,
             "model": cmd.model,
@@ -200,6 +238,9 @@ class VideoService:
             "ref": hashlib.sha256(cmd.reference_image).hexdigest() if cmd.reference_image else None,
             "ref_url": cmd.reference_url,
         }
+        if cmd.reference_file_id is not None or cmd.character_ids:
+            fingerprint["ref_file"] = cmd.reference_file_id
+            fingerprint["characters"] = list(cmd.character_ids)
         return await self._insert(video, idempotency_key, fingerprint)
 
     async def remix(
@@ -224,6 +265,7 @@ class VideoService:
         )
         video.kind = JobKind.REMIX
         video.remixed_from_video_id = source.id
+        video.character_ids = source.character_ids  # the cast stays
         fingerprint = {"op": "remix", "source": source.id, "prompt": prompt}
         return await self._insert(video, idempotency_key, fingerprint)
 
@@ -321,11 +363,11 @@ class VideoService:
         try:
             inserted = await self.store.insert(video, time.time_ns(), record)
         except BaseException:
-            if video.input_reference_key:
+            if video.input_reference_key or video.source_key:
                 await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
             raise
         if not inserted.created:
-            if video.input_reference_key:
+            if video.input_reference_key or video.source_key:
                 await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
             if not inserted.request_hash_matches:
                 raise InvalidRequest(

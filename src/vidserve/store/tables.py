@@ -53,6 +53,12 @@ videos = Table(
     Column("input_reference_key", String(256)),
     Column("assets_attempt", Integer),
     Column("purged_at", BigInteger),  # the retention collector removed the files
+    # edits and extensions (0003)
+    Column("source_video_id", String(64)),
+    Column("source_key", String(256)),
+    Column("extensions", Integer, nullable=False, default=0, server_default="0"),
+    Column("segment_seconds", Integer),
+    Column("character_ids", Text),  # comma-separated char_ ids
     Index("ix_videos_project_created", "project", "created_ns"),
     Index("ix_videos_queue", "status", "model", "created_ns"),
 )
@@ -111,4 +117,33 @@ webhook_deliveries = Table(
     Column("delivered_at", Double),
     Column("last_error", Text),
     Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),
+)
+
+# The Files API (0003): metadata here, the bytes in the blob store under ids.file_key(id).
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(128), nullable=False),
+    Column("filename", PortableText, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("deleted_at", BigInteger),
+    Index("ix_files_project_created", "project", "created_ns"),
+)
+
+# Characters (0003): a name and a short clip (blob ids.character_key(id)), per project.
+characters = Table(
+    "characters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project", String(128), nullable=False, index=True),
+    Column("name", PortableText, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("frames", Integer, nullable=False),
 )

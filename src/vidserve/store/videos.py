@@ -42,6 +42,11 @@ def row_to_video(row: Any) -> Video:
         input_reference_key=m["input_reference_key"],
         assets_attempt=m["assets_attempt"],
         started_at=m["started_at"],
+        source_video_id=m["source_video_id"],
+        source_key=m["source_key"],
+        extensions=m["extensions"] or 0,
+        segment_seconds=m["segment_seconds"],
+        character_ids=tuple(filter(None, (m["character_ids"] or "").split(","))),
     )
 
 
@@ -118,6 +123,11 @@ class VideoStore:
                     attempt=0,
                     cancel_requested=False,
                     input_reference_key=video.input_reference_key,
+                    source_video_id=video.source_video_id,
+                    source_key=video.source_key,
+                    extensions=video.extensions,
+                    segment_seconds=video.segment_seconds,
+                    character_ids=",".join(video.character_ids) or None,
                 )
             )
             if idempotency is not None:

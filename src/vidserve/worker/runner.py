@@ -41,6 +41,7 @@ from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
 from vidserve.telemetry import worker_metrics
+from vidserve.worker.sources import LeadIn, chain_frames, prepare_inputs
 
 log = logging.getLogger("vidserve.worker")
 
@@ -291,8 +292,11 @@ class Worker:
                     "model_unavailable", f"Model '{video.model}' could not be loaded."
                 ) from exc
             request = await self._request_for(claim)
+            # edits, extensions, characters: the source clip, the lead-in, the character clips
+            request, lead_in = await prepare_inputs(self.rt, video, request, workdir)
             clip = await asyncio.to_thread(
-                self._render, backend, request, on_step, should_stop, workdir / "video.mp4"
+                self._render, backend, request, on_step, should_stop, workdir / "video.mp4",
+                lead_in,
             )
             state.progress = 95
             await self._beat(claim, state)
@@ -336,15 +340,18 @@ class Worker:
         on_step: object,
         should_stop: object,
         path: Path,
+        lead_in: LeadIn | None = None,
     ) -> EncodedClip:
-        frames = backend.generate(request, on_step, should_stop)  # type: ignore[arg-type]
+        generated = backend.generate(request, on_step, should_stop)  # type: ignore[arg-type]
+        # an extension's file is the source's frames, then the new segment's
+        frames, expected = chain_frames(lead_in, request, generated)
         return encode_video(
             frames,
             path,
             width=request.width,
             height=request.height,
             fps=request.fps,
-            expected_frames=request.num_frames,
+            expected_frames=expected,
             preset=self.settings.x264_preset,
             crf=self.settings.x264_crf,
         )

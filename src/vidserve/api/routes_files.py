@@ -1,0 +1,92 @@
+"""OpenAI's Files API: ``POST/GET /v1/files``, ``GET/DELETE /v1/files/{file_id}`` and
+``GET /v1/files/{file_id}/content``. Thin routes over :class:`FileService`.
+
+Content is always served as ``application/octet-stream`` with ``Content-Disposition:
+attachment`` and ``nosniff``: whatever a client uploaded is never rendered by a browser on
+this server's origin.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from vidserve.api.bodies import read_body
+from vidserve.api.content import content_response
+from vidserve.api.routes import project, runtime
+from vidserve.api.surface_params import parse_file_create, parse_file_list_query
+from vidserve.api.surface_wire import FileDeleted, FileList, FileObject, file_object
+from vidserve.service.videos import Content
+from vidserve.store.blobs import BlobMeta
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/files", response_model=FileObject)
+async def create_file(request: Request, project: str = Depends(project)) -> FileObject:
+    rt = runtime(request)
+    new = parse_file_create(await read_body(request))
+    return file_object(await rt.files.create(project, new))
+
+
+@router.get("/files", response_model=FileList)
+async def list_files(
+    request: Request,
+    limit: str | None = Query(None, description="1..10000, default 10000"),
+    order: str | None = Query(None, description="asc or desc (default)"),
+    after: str | None = Query(None, description="a file id: the page after it"),
+    purpose: str | None = Query(None, description="only files of this purpose"),
+    project: str = Depends(project),
+) -> FileList:
+    n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
+    page = await runtime(request).files.list(
+        project, limit=n, order=direction, after=cursor, purpose=wanted
+    )
+    data = [file_object(f) for f in page.files]
+    return FileList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=page.has_more,
+    )
+
+
+@router.get("/files/{file_id}", response_model=FileObject)
+async def retrieve_file(
+    request: Request, file_id: str, project: str = Depends(project)
+) -> FileObject:
+    return file_object(await runtime(request).files.retrieve(project, file_id))
+
+
+@router.delete("/files/{file_id}", response_model=FileDeleted)
+async def delete_file(
+    request: Request, file_id: str, project: str = Depends(project)
+) -> FileDeleted:
+    found = await runtime(request).files.delete(project, file_id)
+    return FileDeleted(id=found.id, deleted=True)
+
+
+@router.get(
+    "/files/{file_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def file_content(
+    request: Request, file_id: str, project: str = Depends(project)
+) -> Response:
+    rt = runtime(request)
+    found = await rt.files.content(project, file_id)
+    content = Content(
+        key=found.key,
+        meta=BlobMeta(size=found.size, etag=None),
+        content_type="application/octet-stream",
+        etag=f'"{found.key.split("/")[1]}"',
+    )
+    response = content_response(request, rt.blobs, content)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename*=UTF-8''{quote(found.filename, safe='')}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
