@@ -651,6 +651,7 @@ async function videoPage(id, signal) {
     if (active) {
       $("#live-percent", view).textContent = `${v.progress} %`;
       $("#live-bar", view).style.width = `${v.progress}%`;
+      $("#live-progress", view).setAttribute("aria-valuenow", String(v.progress));
       const elapsed = (performance.now() - started) / 1000;
       const bits = [v.status === "queued" ? "Waiting for a worker" : "Generating"];
       bits.push(`${duration(elapsed)} so far`);
