@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -226,14 +227,65 @@ def _forget_dead_processes(path: Path) -> None:
             multiprocess.mark_process_dead(int(pid), str(path))  # type: ignore[no-untyped-call]
 
 
+COMPACT_AFTER = 16
+"""Dead worker processes' counter/histogram files kept before they are merged into one."""
+_compacting = threading.Lock()
+
+
+def _compact_dead_processes(path: Path) -> None:
+    """Merge the counter and histogram files of exited worker processes into one archive file
+    per type, so a worker that keeps restarting cannot pile up files (each scrape reads them
+    all). Their counts are kept: counters must not go down."""
+    from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    dead: dict[str, list[Path]] = {"counter": [], "histogram": []}
+    for kind, files in dead.items():
+        for file in path.glob(f"{kind}_*.db"):
+            pid = file.stem.rsplit("_", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                files.append(file)
+    if sum(len(files) for files in dead.values()) < COMPACT_AFTER:
+        return
+    for kind, files in dead.items():
+        if not files:
+            continue
+        archive = path / f"{kind}_archive.db"
+        sources = [*files, archive] if archive.exists() else files
+        merged = multiprocess.MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+            [str(f) for f in sources], accumulate=False
+        )
+        scratch = path / f"{kind}_archive.tmp"
+        scratch.unlink(missing_ok=True)
+        out = MmapedDict(str(scratch))  # type: ignore[no-untyped-call]
+        try:
+            for metric in merged:
+                for sample in metric.samples:
+                    labels = dict(sample.labels)
+                    key = mmap_key(
+                        metric.name, sample.name, list(labels), list(labels.values()),
+                        metric.documentation,
+                    )
+                    out.write_value(key, sample.value, 0.0)  # type: ignore[no-untyped-call]
+        finally:
+            out.close()  # type: ignore[no-untyped-call]
+        os.replace(scratch, archive)
+        for file in files:
+            file.unlink(missing_ok=True)
+
+
 def _worker_families(path: Path | None) -> Iterable[Metric]:
     if path is None or not path.is_dir():
         return []
     from prometheus_client import multiprocess
 
-    _forget_dead_processes(path)
-    files = [str(p) for p in path.glob("*.db")]
-    merged = multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+    with _compacting:
+        _forget_dead_processes(path)
+        _compact_dead_processes(path)
+        files = [str(p) for p in path.glob("*.db")]
+        merged = multiprocess.MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+            files, accumulate=True
+        )
     return list(merged)
 
 
