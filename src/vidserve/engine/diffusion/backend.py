@@ -99,15 +99,18 @@ class DiffusersBackend:
             try:
                 self._loaded = pipelines.load(self.options)
             except pipelines.LoadError as exc:
-                self._failed = (self._clock(), str(exc))
-                log.error("model %s cannot be loaded: %s", self.options.name, exc)
-                raise self._unavailable(model, str(exc)) from None
-            except Exception as exc:
+                reason = str(exc)
+                log.error("model %s cannot be loaded: %s", self.options.name, reason)
+            except Exception as exc:  # corrupt files, out of memory, a diffusers error, ...
                 text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 reason = f"{type(exc).__name__}: {text}"[:400]
-                self._failed = (self._clock(), reason)
                 log.exception("model %s failed to load", self.options.name)
-                raise self._unavailable(model, reason) from None
+            else:
+                reason = ""
+            if self._loaded is None:  # outside the except: the half-loaded model is garbage
+                pipelines.release_memory()
+                self._failed = (self._clock(), reason)
+                raise self._unavailable(model, reason)
             self._failed = None
             log.info(
                 "model %s loaded (%s from %s) on %s in %.1fs",

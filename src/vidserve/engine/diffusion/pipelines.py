@@ -304,6 +304,13 @@ def _spatial_multiple(pipe: Any) -> int:
     return factor
 
 
+def release_memory() -> None:
+    """Return cached GPU memory after a failed load or job (tensors must be unreferenced)."""
+    gc.collect()
+    if torch.cuda.is_available():  # a no-op while CUDA was never initialised
+        torch.cuda.empty_cache()
+
+
 def activate(loaded: Loaded, pipe: Any, mode: str) -> None:
     """With offload, (re)install the hooks of the pipeline about to run."""
     if mode == "none" or loaded.device.type != "cuda" or loaded.active is pipe:
@@ -331,8 +338,7 @@ def run(
     finally:
         job.close()
         if loaded.device.type == "cuda":
-            gc.collect()
-            torch.cuda.empty_cache()
+            release_memory()
     if oom:  # outside the except block: the traceback no longer pins the tensors
         raise GenerationFailed("out_of_memory", job.oom_message())
 
