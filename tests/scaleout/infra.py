@@ -169,8 +169,11 @@ class S3Server:
     """moto's S3 in this process (a thread), on 127.0.0.1."""
 
     def __init__(self) -> None:
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(),
                                           verbose=False)
         self._server.start()

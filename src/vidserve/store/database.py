@@ -81,7 +81,12 @@ def asyncpg_dsn(url: str) -> str:
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "postgresql":
         raise ValueError("LISTEN/NOTIFY needs a postgresql URL")
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    query = dict(parsed.query)
+    if "ssl" in query and "sslmode" not in query:  # SQLAlchemy's asyncpg spelling
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(drivername="postgresql", query=query).render_as_string(
+        hide_password=False
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
