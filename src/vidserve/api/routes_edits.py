@@ -10,15 +10,22 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from vidserve.api.bodies import read_body
+from vidserve.api.openapi import ERROR_RESPONSES
 from vidserve.api.routes import _idempotency_key, project, runtime
 from vidserve.api.surface_params import parse_character, parse_edit, parse_extend
-from vidserve.api.surface_wire import CharacterObject, character_object
+from vidserve.api.surface_wire import (
+    CHARACTER_BODY,
+    EDIT_BODY,
+    EXTEND_BODY,
+    CharacterObject,
+    character_object,
+)
 from vidserve.api.wire import VideoObject, video_object
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-@router.post("/videos/edits", response_model=VideoObject)
+@router.post("/videos/edits", response_model=VideoObject, openapi_extra=EDIT_BODY)
 async def edit_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_edit(await read_body(request))
@@ -26,7 +33,7 @@ async def edit_video(request: Request, project: str = Depends(project)) -> Video
     return video_object(video)
 
 
-@router.post("/videos/extensions", response_model=VideoObject)
+@router.post("/videos/extensions", response_model=VideoObject, openapi_extra=EXTEND_BODY)
 async def extend_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_extend(await read_body(request))
@@ -34,7 +41,9 @@ async def extend_video(request: Request, project: str = Depends(project)) -> Vid
     return video_object(video)
 
 
-@router.post("/videos/characters", response_model=CharacterObject)
+@router.post(
+    "/videos/characters", response_model=CharacterObject, openapi_extra=CHARACTER_BODY
+)
 async def create_character(request: Request, project: str = Depends(project)) -> CharacterObject:
     rt = runtime(request)
     name, clip = parse_character(await read_body(request))

@@ -15,16 +15,24 @@ from starlette.responses import Response
 
 from vidserve.api.bodies import read_body
 from vidserve.api.content import content_response
+from vidserve.api.openapi import ERROR_RESPONSES
 from vidserve.api.routes import project, runtime
 from vidserve.api.surface_params import parse_file_create, parse_file_list_query
-from vidserve.api.surface_wire import FileDeleted, FileList, FileObject, file_object
+from vidserve.api.surface_wire import (
+    FILE_BODY,
+    FileDeleted,
+    FileList,
+    FileObject,
+    file_object,
+)
+from vidserve.service.files import PURPOSES
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-@router.post("/files", response_model=FileObject)
+@router.post("/files", response_model=FileObject, openapi_extra=FILE_BODY)
 async def create_file(request: Request, project: str = Depends(project)) -> FileObject:
     rt = runtime(request)
     new = parse_file_create(await read_body(request))
@@ -37,7 +45,11 @@ async def list_files(
     limit: str | None = Query(None, description="1..10000, default 10000"),
     order: str | None = Query(None, description="asc or desc (default)"),
     after: str | None = Query(None, description="a file id: the page after it"),
-    purpose: str | None = Query(None, description="only files of this purpose"),
+    purpose: str | None = Query(
+        None,
+        description="only files of this purpose",
+        json_schema_extra={"enum": list(PURPOSES)},
+    ),
     project: str = Depends(project),
 ) -> FileList:
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)

@@ -14,7 +14,7 @@ from vidserve.api.bodies import FilePart
 from vidserve.api.params import _prompt, _reject_unknown, _seconds, _string, type_name
 from vidserve.errors import InvalidType, InvalidValue, MissingParameter
 from vidserve.service.edits import EditVideo, ExtendVideo
-from vidserve.service.files import MAX_EXPIRY, MIN_EXPIRY, NewFile
+from vidserve.service.files import MAX_EXPIRY, MIN_EXPIRY, PURPOSES, NewFile
 from vidserve.service.sources import VideoInput, VideoRef, VideoUpload
 
 EXTENSION_SECONDS = ("4", "8", "12", "16", "20")
@@ -190,5 +190,12 @@ def parse_file_list_query(
         raise InvalidValue(
             f"Invalid value: '{direction[:40]}'. Supported values are: 'asc' and 'desc'.",
             param="order",
+        )
+    if purpose is not None and purpose not in PURPOSES:
+        raise InvalidValue(
+            f"Invalid value: '{purpose[:40]}'. Supported values are: "
+            + ", ".join(f"'{p}'" for p in PURPOSES[:-1])
+            + f", and '{PURPOSES[-1]}'.",
+            param="purpose",
         )
     return n, cast(Literal["asc", "desc"], direction), after or None, purpose or None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -55,3 +55,80 @@ def file_object(file: StoredFile) -> FileObject:
         filename=file.filename,
         purpose=file.purpose,
     )
+
+
+# -- request bodies, for the server's own OpenAPI document (the routes parse bodies themselves,
+# see api/surface_params.py); inline JSON schemas as in OpenAI's spec --------------------------
+
+_PROMPT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 32000}
+_VIDEO_REF: dict[str, Any] = {
+    "type": "object",
+    "properties": {"id": {"type": "string", "description": "a completed video of yours"}},
+    "required": ["id"],
+}
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+_MODEL: dict[str, Any] = {"type": "string", "description": "vidserve extension; default: the "
+                          "source's model (sora-2 for an upload)"}
+_EXTENSION_SECONDS: dict[str, Any] = {"type": "string", "enum": ["4", "8", "12", "16", "20"]}
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _body(json: dict[str, Any] | None, multipart: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {"multipart/form-data": {"schema": multipart}}
+    if json is not None:
+        content["application/json"] = {"schema": json}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+EDIT_BODY = _body(
+    _object({"prompt": _PROMPT, "video": _VIDEO_REF, "model": _MODEL}, ["prompt", "video"]),
+    _object(
+        {"prompt": _PROMPT, "video": {"oneOf": [_BINARY, _VIDEO_REF]}, "model": _MODEL},
+        ["prompt", "video"],
+    ),
+)
+EXTEND_BODY = _body(
+    _object(
+        {"prompt": _PROMPT, "video": _VIDEO_REF, "seconds": _EXTENSION_SECONDS, "model": _MODEL},
+        ["prompt", "video", "seconds"],
+    ),
+    _object(
+        {
+            "prompt": _PROMPT,
+            "video": {"oneOf": [_BINARY, _VIDEO_REF]},
+            "seconds": _EXTENSION_SECONDS,
+            "model": _MODEL,
+        },
+        ["prompt", "video", "seconds"],
+    ),
+)
+CHARACTER_BODY = _body(
+    None,
+    _object(
+        {"video": _BINARY, "name": {"type": "string", "minLength": 1, "maxLength": 80}},
+        ["video", "name"],
+    ),
+)
+FILE_BODY = _body(
+    None,
+    _object(
+        {
+            "file": _BINARY,
+            "purpose": {
+                "type": "string",
+                "enum": ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"],
+            },
+            "expires_after": _object(
+                {
+                    "anchor": {"type": "string", "enum": ["created_at"]},
+                    "seconds": {"type": "integer", "minimum": 3600, "maximum": 2592000},
+                },
+                ["anchor", "seconds"],
+            ),
+        },
+        ["file", "purpose"],
+    ),
+)

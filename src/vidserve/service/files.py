@@ -125,8 +125,14 @@ class FileService:
         after: str | None,
         purpose: str | None,
     ) -> FilePage:
+        now = int(self.clock())
+        if after is not None and (
+            not ids.is_file_id(after) or await self.store.get(project, after, now) is None
+        ):
+            shown = after[:64].encode("ascii", "replace").decode()
+            raise InvalidValue(f"Invalid 'after': no file with id '{shown}'.", param="after")
         return await self.store.list_page(
-            project, int(self.clock()), limit=limit, order=order, after=after, purpose=purpose
+            project, now, limit=limit, order=order, after=after, purpose=purpose
         )
 
     async def content(self, project: str, file_id: str) -> FileContent:

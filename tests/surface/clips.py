@@ -1,0 +1,92 @@
+"""Small video clips made on the spot (no fixtures on disk) and decoding helpers."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from vidserve.media.encode import encode_video
+
+Frame = Any  # numpy uint8 H x W x 3
+
+
+def moving_frames(width: int, height: int, count: int, seed: int = 0) -> list[Frame]:
+    """A gradient with a bright square crossing it: every frame differs from the last."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((height, width, 3), dtype=np.uint8)
+    base[..., 0] = np.linspace(30, 200, width, dtype=np.uint8)[None, :]
+    base[..., 1] = np.linspace(60, 160, height, dtype=np.uint8)[:, None]
+    base[..., 2] = int(rng.integers(40, 200))
+    side = max(4, min(width, height) // 4)
+    out = []
+    for i in range(count):
+        frame = base.copy()
+        x = int((width - side) * (i / max(count - 1, 1)))
+        y = (height - side) // 2
+        frame[y : y + side, x : x + side] = (250, 240, 60)
+        out.append(frame)
+    return out
+
+
+def mp4_clip(width: int, height: int, seconds: float, fps: int = 24, seed: int = 0) -> bytes:
+    count = max(1, round(seconds * fps))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip.mp4"
+        encode_video(
+            moving_frames(width, height, count, seed), path, width=width, height=height,
+            fps=fps, expected_frames=count, preset="ultrafast",
+        )
+        return path.read_bytes()
+
+
+def encoded_clip(
+    width: int, height: int, seconds: float, *, fmt: str, codec: str, fps: int = 24,
+    pix_fmt: str = "yuv420p",
+) -> bytes:
+    """A clip in another container or codec (WebM/VP9, MJPEG in MP4, ...)."""
+    count = max(1, round(seconds * fps))
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.time_base = Fraction(1, fps)
+        for i, frame in enumerate(moving_frames(width, height, count)):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> list[Frame]:
+    with av.open(io.BytesIO(data)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def duration(data: bytes) -> float:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        return float(stream.duration * stream.time_base)
+
+
+def mad(a: Frame, b: Frame) -> float:
+    """Mean absolute difference of two frames (0..255)."""
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def png(width: int, height: int, colour: tuple[int, int, int] = (30, 140, 220)) -> bytes:
+    image = Image.new("RGB", (width, height), colour)
+    image.paste((240, 200, 40), (width // 4, height // 4, width // 2, height // 2))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()

@@ -1,0 +1,168 @@
+"""Edits and extensions through the official Python SDK, checked on the decoded files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.surface.clips import decode, duration, mad, mp4_clip
+from tests.surface.conftest import completed
+
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+FPS = 24
+
+
+def _by_id(video_id: str) -> dict[str, Any]:
+    """``video={"id": ...}``: the SDK only takes files for ``video``, so ids go in extra_body
+    (sent as the multipart field ``video[id]``)."""
+    return {"video": openai.omit, "extra_body": {"video": {"id": video_id}}}
+
+
+@pytest.fixture(scope="module")
+def extension(client: OpenAI, source: Any) -> tuple[Any, bytes]:
+    """The source (4 s) extended by 8 s."""
+    video = client.videos.extend(
+        prompt="blue night sky with stars", seconds="8", **_by_id(source.id)
+    )
+    assert video.status in ("queued", "in_progress")
+    assert video.seconds == "12"  # the stitched total, from the start
+    done = completed(client, video.id)
+    return done, client.videos.download_content(done.id).read()
+
+
+@pytest.mark.backends("sqlite")
+def test_extension_is_one_seamless_12s_file(
+    extension: tuple[Any, bytes], source_mp4: bytes
+) -> None:
+    video, data = extension
+    assert (video.seconds, video.size, video.model) == ("12", "1280x720", "sora-2")
+    assert video.remixed_from_video_id is None
+    frames = decode(data)
+    assert len(frames) == 12 * FPS
+    assert abs(duration(data) - 12.0) < 0.05
+    assert frames[0].shape == (720, 1280, 3)
+    # the first 4 s are the source (through one more H.264 round trip)
+    source = decode(source_mp4)
+    assert len(source) == 4 * FPS
+    assert max(mad(a, b) for a, b in zip(source, frames[: 4 * FPS], strict=True)) < 3.0
+    # the seam: frame 95 -> 96 differs no more than neighbouring frames elsewhere do
+    diffs = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    seam = 4 * FPS - 1
+    elsewhere = diffs[:seam - 1] + diffs[seam + 2 :]
+    assert diffs[seam] <= max(elsewhere), (diffs[seam], max(elsewhere))
+    assert diffs[seam] <= 2 * float(np.median(elsewhere)) + 0.5, diffs[seam - 2 : seam + 3]
+    # and the new segment is new: the end looks nothing like the source's end
+    assert mad(frames[-1], source[-1]) > 3.0
+
+
+@pytest.mark.backends("sqlite")
+def test_edit_keeps_size_length_and_motion(
+    client: OpenAI, source: Any, source_mp4: bytes
+) -> None:
+    video = client.videos.edit(prompt="golden sunset with rain", **_by_id(source.id))
+    assert (video.size, video.seconds) == (source.size, source.seconds)
+    done = completed(client, video.id)
+    assert done.prompt == "golden sunset with rain"
+    edited = decode(client.videos.download_content(done.id).read())
+    original = decode(source_mp4)
+    assert len(edited) == len(original) == 4 * FPS
+    assert edited[0].shape == original[0].shape == (720, 1280, 3)
+    # changed as the prompt says (a new palette, rain) ...
+    assert float(np.mean([mad(a, b) for a, b in zip(original, edited, strict=True)])) > 8.0
+    # ... with the same motion: frame-to-frame change follows the source's
+    moved = [mad(original[i], original[i + 1]) for i in range(len(original) - 1)]
+    moved_edit = [mad(edited[i], edited[i + 1]) for i in range(len(edited) - 1)]
+    assert float(np.corrcoef(moved, moved_edit)[0, 1]) > 0.5
+
+
+def test_edit_an_upload(client: OpenAI) -> None:
+    clip = mp4_clip(320, 180, 2.2)  # 16:9, 2.2 s: re-encoded to 1280x720, 2 s, for sora-2
+    edit = client.videos.edit(prompt="neon city", video=("clip.mp4", clip, "video/mp4"))
+    assert (edit.size, edit.seconds, edit.model) == ("1280x720", "2", "sora-2")
+    done = completed(client, edit.id)
+    frames = decode(client.videos.download_content(done.id).read())
+    assert len(frames) == 2 * FPS
+    assert frames[0].shape == (720, 1280, 3)
+
+
+@pytest.mark.backends("sqlite")
+def test_extend_an_upload(client: OpenAI) -> None:
+    clip = mp4_clip(180, 320, 2.0, fps=30)  # 9:16 at 30 fps: re-encoded at 24 fps
+    extend = client.videos.extend(
+        prompt="the square flies on", seconds="4", video=("clip.mp4", clip, "video/mp4")
+    )
+    assert (extend.size, extend.seconds) == ("720x1280", "6")
+    done = completed(client, extend.id)
+    frames = decode(client.videos.download_content(done.id).read())
+    assert len(frames) == 6 * FPS
+    assert frames[0].shape == (1280, 720, 3)
+    diffs = [mad(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    seam = 2 * FPS - 1
+    assert diffs[seam] <= max(diffs[:seam - 1] + diffs[seam + 2 :])
+
+
+def test_upload_that_is_not_a_video_is_a_clear_400(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.videos.edit(prompt="x", video=("cat.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64))
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["param"] == "video"
+    assert "not an MP4, QuickTime or WebM video" in error["message"]
+    assert "PNG" in error["message"]
+
+
+def test_upload_longer_than_the_limit_is_a_clear_400(client: OpenAI) -> None:
+    clip = mp4_clip(64, 64, 21.0, fps=8)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.videos.extend(prompt="x", seconds="4", video=("long.mp4", clip))
+    error = caught.value.body
+    assert isinstance(error, dict) and error["param"] == "video"
+    assert "21.0 seconds long, more than the limit of 20 seconds" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "param", "message"),
+    [
+        ({"prompt": "x", "seconds": "10"}, 400, "seconds",
+         "Invalid value: '10'. Supported values are: '4', '8', '12', '16', and '20'."),
+        ({"prompt": "x"}, 400, "seconds", "Missing required parameter: 'seconds'."),
+        ({"prompt": "x", "seconds": "4", "video": None}, 400, "video",
+         "Missing required parameter: 'video'."),
+        ({"prompt": "x", "seconds": "4", "duration": "4"}, 400, "duration",
+         "Unknown parameter: 'duration'."),
+    ],
+    ids=["seconds-10", "no-seconds", "no-video", "unknown"],
+)
+def test_extension_parameter_errors(
+    api: Any, source: Any, fields: dict[str, Any], status: int, param: str, message: str
+) -> None:
+    body = {"video": {"id": source.id}, **fields}
+    body = {k: v for k, v in body.items() if v is not None}
+    response = api.post("/videos/extensions", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["message"]) == (param, message)
+
+
+def test_unknown_and_unfinished_sources(api: Any, client: OpenAI) -> None:
+    missing = "video_" + "0" * 48
+    for path, extra in (("/videos/edits", {}), ("/videos/extensions", {"seconds": "4"})):
+        response = api.post(path, json={"prompt": "x", "video": {"id": missing}, **extra})
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["param"] == "video"
+        response = api.post(
+            path, files={"prompt": (None, "x"), "video[id]": (None, "nope"),
+                         **{k: (None, v) for k, v in extra.items()}},
+        )
+        assert response.status_code == 404, response.text
+    queued = client.videos.create(prompt="still rendering", size="1280x720")
+    try:
+        response = api.post("/videos/edits", json={"prompt": "x", "video": {"id": queued.id}})
+        assert response.status_code == 400, response.text
+        assert "only a completed video can be edited" in response.json()["error"]["message"]
+    finally:
+        client.videos.delete(queued.id)
