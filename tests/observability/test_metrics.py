@@ -120,6 +120,19 @@ def test_metrics_token_and_unmatched_routes(obs_server: ServerProcess) -> None:
     samples = scrape(obs_server)
     assert _http(samples, "GET", "unmatched", "404") >= 3
     assert not any("/no/such" in str(labels) for _, labels in samples)
+    # request latency: cumulative buckets ending in +Inf == count
+    buckets = sorted(
+        (float(dict(labels)["le"]), v)
+        for (name, labels), v in samples.items()
+        if name == "vidserve_http_request_duration_seconds_bucket"
+        and dict(labels) | {"le": ""} == {"method": "GET", "route": "unmatched", "le": ""}
+    )
+    counts = [v for _, v in buckets]
+    total = value(samples, "vidserve_http_request_duration_seconds_count",
+                  method="GET", route="unmatched")
+    assert counts == sorted(counts) and buckets[-1] == (float("inf"), total) and total >= 3
+    assert 0 < value(samples, "vidserve_http_request_duration_seconds_sum",
+                     method="GET", route="unmatched") < 3
 
 
 def test_healthz_and_readyz_follow_the_worker(obs_server: ServerProcess) -> None:
