@@ -188,8 +188,11 @@ def probe_upload(data: bytes, limits: UploadLimits, *, param: str = "video") -> 
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160].rstrip(".")
+    """A short, path-free reason: FFmpeg's own words without its errno and file name."""
+    text = getattr(exc, "strerror", None) if isinstance(exc, av.FFmpegError) else None
+    if not text:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return str(text)[:160].rstrip(".")
 
 
 def _decoded(
