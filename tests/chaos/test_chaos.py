@@ -211,6 +211,9 @@ class Chaos:
                 if r["status"] == "in_progress" and r["progress"] >= min_progress
                 and r["lease_owner"] and not r["cancel_requested"]]
 
+    def completed(self) -> int:
+        return sum(1 for r in self.monitor.snapshot().values() if r["status"] == "completed")
+
     def holder(self, row: dict[str, Any]) -> Proc | None:
         pid = int(str(row["lease_owner"]).split(":")[1])
         return next((w for w in self.cluster.workers if w.alive() and w.pid == pid), None)
@@ -269,10 +272,15 @@ def test_kill_workers_mid_job(chaos: Chaos) -> None:
             [(v, r) for v, r in candidates if r["attempt"] == fewest])
         worker = chaos.holder(row)
         assert worker is not None
+        done_before = chaos.completed()
         worker.kill()
         chaos.kills.append((time.time(), vid, row["attempt"]))
         worker.start()  # the supervisor (systemd, Kubernetes) starts it again
-        time.sleep(0.6)
+        # let the others make progress between kills: until a job completes (at most 2 s)
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end and chaos.completed() == done_before:
+            time.sleep(0.05)
+        time.sleep(0.3)
     chaos.events.append(f"kill -9: {len(chaos.kills)} workers killed mid-job")
 
 
