@@ -161,3 +161,25 @@ def test_closest_size_and_filenames() -> None:
     assert clean_filename("C:\\Users\\x\\cat.png") == "cat.png"
     assert clean_filename("") == clean_filename(None) == "upload"
     assert len(clean_filename("a" * 1000)) == 255
+
+
+def test_params_accept_the_extended_options_only_when_switched_on(tmp_path: Path) -> None:
+    from vidserve.api.params import parse_create
+
+    off = Settings(data_dir=tmp_path)
+    on = Settings(data_dir=tmp_path, extended_video_options=True)
+    with pytest.raises(InvalidValue) as caught:
+        parse_create({"prompt": "x", "seconds": "16"}, off)
+    assert caught.value.message == (
+        "Invalid value: '16'. Supported values are: '4', '8', and '12'."
+    )
+    with pytest.raises(InvalidValue):
+        parse_create({"prompt": "x", "size": "1920x1080"}, off)
+    cmd = parse_create({"prompt": "x", "seconds": "20", "size": "1080x1920"}, on)
+    assert (cmd.seconds, cmd.size) == (20, "1080x1920")
+    cmd = parse_create(
+        {"prompt": "x", "characters": [{"id": "char_a"}, {"id": "char_b"}],
+         "input_reference": {"file_id": "file-x"}},
+        off,
+    )
+    assert cmd.character_ids == ("char_a", "char_b") and cmd.reference_file_id == "file-x"

@@ -19,6 +19,7 @@ from openai import OpenAI
 
 from tests.servers import ServerProcess
 from tests.surface.clips import decode, mad, mp4_clip, png
+from tests.surface.conftest import MADE
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 NODE_DIR = Path(__file__).parent / "node"
@@ -60,6 +61,7 @@ def test_node_sdk_create_edit_extend(
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout)
     created, edited, extended = out["created"], out["edited"], out["extended"]
+    MADE.extend((str(client.base_url), v["id"]) for v in (created, edited, extended, out["cast"]))
     for video in (created, edited, extended, out["cast"]):
         assert video["status"] == "completed", video
     assert (created["size"], created["seconds"]) == ("720x1280", "4")
