@@ -118,7 +118,7 @@ class EditService:
             source = check_source(found, source_input.id, vs.clock(), done)
             served = vs._served(model or source.model)
             self._capable(served, operation)
-            if source.size not in served.capabilities.sizes:
+            if source.size not in vs.allowed_sizes(served):
                 raise InvalidRequest(
                     f"Model '{served.name}' cannot make {source.size} videos, the size of "
                     f"video '{source.id}'.",

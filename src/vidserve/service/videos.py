@@ -105,13 +105,18 @@ class VideoService:
             )
         return served
 
+    def allowed_sizes(self, served: ServedModel) -> tuple[str, ...]:
+        """The model's sizes, plus 1080p on pro models with ``extended_video_options``."""
+        sizes = served.capabilities.sizes
+        if self.settings.extended_video_options and any(s in sizes for s in PRO_ONLY_SIZES):
+            sizes += tuple(s for s in EXTENDED_SIZES if s not in sizes)
+        return sizes
+
     def _check_shape(self, served: ServedModel, size: str, seconds: int) -> None:
         caps = served.capabilities
-        sizes, allowed_seconds = caps.sizes, caps.seconds
+        sizes, allowed_seconds = self.allowed_sizes(served), caps.seconds
         if self.settings.extended_video_options:
             allowed_seconds += tuple(s for s in EXTENDED_SECONDS if s not in allowed_seconds)
-            if any(s in sizes for s in PRO_ONLY_SIZES):  # a pro model
-                sizes += EXTENDED_SIZES
         if size not in sizes:
             raise InvalidValue(
                 f"Invalid value: '{size}'. Supported values for model '{served.name}' are: "
