@@ -223,6 +223,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"\tseconds={','.join(str(s) for s in caps.seconds)}\tfps={caps.fps}"
             f"\ttext_to_video={yes(caps.text_to_video)}"
             f"\timage_reference={yes(caps.image_reference)}\tremix={yes(caps.remix)}"
+            f"\tedit={yes(caps.edit)}\textend={yes(caps.extend)}"
+            f"\tcharacters={yes(caps.characters)}"
             f"{facts}{problem}"
         )
     return 0
