@@ -166,3 +166,13 @@ def test_files_are_scoped_to_the_project(two_projects: ServerProcess) -> None:
                 prompt="x", extra_body={"input_reference": {"file_id": mine.id}}
             )
         assert alpha.files.retrieve(mine.id).id == mine.id  # untouched
+        # nor can beta edit or extend alpha's video: 404, as for an unknown id
+        video = alpha.videos.create(prompt="alpha's own", size="1280x720")
+        try:
+            for call in (beta.videos.edit, beta.videos.extend):
+                kwargs: dict[str, Any] = {"seconds": "4"} if call == beta.videos.extend else {}
+                with pytest.raises(openai.NotFoundError):
+                    call(prompt="x", video=openai.omit, extra_body={"video": {"id": video.id}},
+                         **kwargs)
+        finally:
+            alpha.videos.delete(video.id)
