@@ -2,8 +2,9 @@
 
 One flow, as a person would go through it: connect with a key (a wrong one first), create a
 video from the form with an image reference, watch the progress reach 100 %, play it (the
-<video> element reports the clip's length and seeks with Range requests), remix it, look at the
-gallery (hover scrubs the spritesheet), delete the remix. Then the error messages. Each page is
+<video> element reports the clip's length and seeks with Range requests), remix it, edit and
+extend it (where the server has those endpoints), look at the gallery (hover scrubs the
+spritesheet), delete the remix. Then the error messages. Each page is
 saved under artifacts/screenshots/studio/.
 """
 
@@ -132,11 +133,15 @@ def test_create_watch_play_remix_delete(page: Any, studio_server: ServerProcess)
     page.wait_for_timeout(300)
     screenshot(page, "05-video")
 
-    # edit and extend: usable only where the server has those endpoints
+    # edit and extend are offered only where the server has those endpoints
     with _api(studio_server) as api:
         has_edits = api.post("/videos/edits", json={}).status_code not in (404, 405)
+        has_extensions = api.post("/videos/extensions", json={}).status_code not in (404, 405)
+    page.wait_for_selector(".video-page[data-tools='ready']")
     edit_note = page.locator("#edit-note").text_content() or ""
     assert ("not available on this server" in edit_note) is (not has_edits), edit_note
+    extend_note = page.locator("#extend-note").text_content() or ""
+    assert ("not available on this server" in extend_note) is (not has_extensions), extend_note
 
     # remix from the video's page
     page.fill("#remix-prompt", "the same hill at night, under a full moon")
@@ -149,16 +154,44 @@ def test_create_watch_play_remix_delete(page: Any, studio_server: ServerProcess)
     assert page.locator("#remixed-from").get_attribute("href") == f"#/v/{video_id}"
     assert abs(_wait_for_duration(page) - 4.0) < 0.25
     screenshot(page, "07-remix")
+    made = [video_id, remix_id]
+
+    # back to the source through the remix's link; edit it, then extend it by 4 s
+    page.click("#remixed-from")
+    page.wait_for_url(re.compile(video_id))
+    page.wait_for_selector(".video-page[data-status='completed']")
+    for endpoint, available, form, length, name in (
+        ("edits", has_edits, "#edit", 4.0, "07b-edit"),
+        ("extensions", has_extensions, "#extend", 8.0, "07c-extend"),
+    ):
+        if not available:
+            assert page.locator(f"{form}-submit").is_disabled(), endpoint
+            continue
+        page.wait_for_selector(f"{form}-submit:not([disabled])")
+        page.fill(f"{form}-prompt", f"{endpoint}: the kite turns into a paper plane")
+        page.click(f"{form}-submit")
+        page.wait_for_url(
+            lambda url: VIDEO_URL.search(url) is not None and not any(m in url for m in made)
+        )
+        new_match = VIDEO_URL.search(page.url)
+        assert new_match is not None
+        made.append(new_match.group(1))
+        assert _watch_progress(page, f"{name}-progress")[-1] == 100
+        assert abs(_wait_for_duration(page) - length) < 0.25, (endpoint, length)
+        screenshot(page, name)
+        page.goto(f"/#/v/{video_id}")
+        page.wait_for_selector(".video-page[data-status='completed']")
 
     # the gallery: both videos with thumbnails; hovering scrubs the spritesheet
     page.click(".nav >> text=Gallery")
     page.wait_for_url(re.compile(r"#/$"))
     cards = page.locator(".card")
     cards.first.wait_for()
-    assert cards.count() == 2
+    assert cards.count() == len(made)
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.thumb-img')]"
-        ".filter((img) => img.complete && img.naturalWidth > 0).length === 2"
+        "(n) => [...document.querySelectorAll('.thumb-img')]"
+        ".filter((img) => img.complete && img.naturalWidth > 0).length === n",
+        arg=len(made),
     )
     thumb = page.locator(f".card[data-id='{video_id}'] .thumb")
     box = thumb.bounding_box()

@@ -698,24 +698,34 @@ async function videoPage(id, signal) {
     }
   }
 
-  /* remix / edit / extend */
+  /* remix / edit / extend: offered where the server has the endpoint and the model can */
   async function refreshTools() {
     const done = video.status === "completed";
-    $("#remix-submit", view).disabled = !done;
-    for (const [endpoint, form, note, what] of [
-      ["edits", "#edit-form", "#edit-note", "Editing"],
-      ["extensions", "#extend-form", "#extend-note", "Extending"],
+    let model = null;
+    try {
+      model = (await features.loadModels()).find((m) => m.id === video.model) || null;
+    } catch (_) { /* the listing is a nicety: the server still checks every request */ }
+    const remixable = !model || model.remix !== false;
+    $("#remix-submit", view).disabled = !done || !remixable;
+    if (!remixable) $("#remix-form .hint", view).textContent = `${video.model} cannot remix videos.`;
+    for (const [endpoint, form, note, what, flag] of [
+      ["edits", "#edit-form", "#edit-note", "Editing", "edit"],
+      ["extensions", "#extend-form", "#extend-note", "Extending", "extend"],
     ]) {
-      const available = await features.has(endpoint);
+      const served = await features.has(endpoint);
+      const able = !model || model[flag] !== false;
       const f = $(form, view);
       if (!f) return;
-      f.classList.toggle("unavailable", !available);
-      $("button[type=submit]", f).disabled = !available || !done;
-      if (!available) {
+      f.classList.toggle("unavailable", !served || !able);
+      $("button[type=submit]", f).disabled = !served || !able || !done;
+      if (!served) {
         $(note, view).textContent = `${what} is not available on this server ` +
           `(POST /v1/videos/${endpoint} is not implemented yet).`;
+      } else if (!able) {
+        $(note, view).textContent = `${what} is not available for ${video.model} on this server.`;
       }
     }
+    view.querySelector(".video-page").dataset.tools = "ready";
   }
 
   async function derive(form, endpoint, body, context) {
