@@ -269,6 +269,7 @@ def test_api_errors_are_shown_as_the_server_says(page: Any, studio_server: Serve
         "() => document.querySelector('#banner-title').textContent.includes('404')"
     )
     assert "not found" in (page.locator("#banner-message").text_content() or "")
+    assert page.locator("#delete").is_hidden() and page.locator("text=Back to the gallery").count()
     screenshot(page, "12-error-not-found")
 
 

@@ -596,7 +596,14 @@ async function videoPage(id, signal) {
   } catch (err) {
     if (err.name === "AbortError") return;
     showError(err, "Opening this video");
-    $("#prompt-text", view).textContent = "This video could not be loaded.";
+    view.querySelector(".side").hidden = true;
+    $("#player-box", view).hidden = true;
+    const note = $("#prompt-text", view);
+    note.textContent = "This video could not be loaded. ";
+    const back = document.createElement("a");
+    back.href = "#/";
+    back.textContent = "Back to the gallery.";
+    note.append(back);
     return;
   }
   let shownStatus = null;
