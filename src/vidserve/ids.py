@@ -90,6 +90,12 @@ def is_character_id(value: str) -> bool:
     return bool(_CHARACTER_ID.match(value))
 
 
+def character_prefix(character_id: str) -> str:
+    if not is_character_id(character_id):
+        raise ValueError("invalid character id")
+    return f"characters/{character_id}/"
+
+
 def character_key(character_id: str) -> str:
     """Storage key of a character's clip (re-encoded MP4)."""
     if not is_character_id(character_id):
@@ -103,6 +109,14 @@ def new_file_id() -> str:
 
 def is_file_id(value: str) -> bool:
     return bool(_FILE_ID.match(value))
+
+
+def file_prefix(file_id: str) -> str:
+    """Everything stored for one uploaded file (delete by prefix, not by key: object-store
+    listings match whole path segments)."""
+    if not is_file_id(file_id):
+        raise ValueError("invalid file id")
+    return f"files/{file_id}/"
 
 
 def file_key(file_id: str) -> str:

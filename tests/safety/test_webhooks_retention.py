@@ -128,3 +128,49 @@ def test_expired_and_deleted_videos_leave_no_files(tmp_path: Path) -> None:
         assert not (assets / other).exists()
     finally:
         server.stop()
+
+
+def test_expired_uploads_lose_their_bytes(tmp_path: Path) -> None:
+    import asyncio
+
+    from vidserve import ids
+    from vidserve.service.files import FileService
+    from vidserve.service.retention import RetentionCollector
+    from vidserve.settings import Settings
+    from vidserve.store.blobs import ObjectBlobStore
+    from vidserve.store.database import Database, migrate
+    from vidserve.store.files import FileStore, StoredFile
+    from vidserve.store.videos import VideoStore
+    from vidserve.store.webhooks import WebhookStore
+
+    settings = Settings(data_dir=tmp_path)
+    migrate(settings.database_url)
+
+    async def main() -> None:
+        db = Database(settings.database_url)
+        blobs = ObjectBlobStore.from_url(settings.storage_url)
+        store = FileStore(db)
+        old = StoredFile(ids.new_file_id(), "p", "a.png", "vision", 3, 10, expires_at=20)
+        keep = StoredFile(ids.new_file_id(), "p", "b.png", "vision", 3, 10, expires_at=None)
+        for n, f in enumerate((old, keep)):
+            await store.insert(f, n)
+            await blobs.put_bytes(ids.file_key(f.id), b"abc")
+        collector = RetentionCollector(
+            settings, VideoStore(db), blobs, WebhookStore(db), lambda: 30.0, files=store
+        )
+        assert await collector.run_once() == 1
+        assert await store.get("p", old.id, 30) is None
+        assert await store.get("p", keep.id, 30) is not None
+        assert await blobs.get_bytes(ids.file_key(keep.id)) == b"abc"
+        try:
+            await blobs.get_bytes(ids.file_key(old.id))
+            raise AssertionError("expired bytes are still stored")
+        except Exception as exc:  # BlobNotFound
+            assert type(exc).__name__ == "BlobNotFound"
+        # deleting through the Files API removes the bytes too
+        service = FileService(settings, store, blobs, lambda: 30.0)
+        await service.delete("p", keep.id)
+        assert await blobs.list_keys("files/") == []
+        await db.close()
+
+    asyncio.run(main())

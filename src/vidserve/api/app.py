@@ -57,7 +57,9 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         )
         background = [
             WebhookDispatcher(settings, rt.webhooks, rt.clock).run(stop),
-            RetentionCollector(settings, rt.videos, rt.blobs, rt.webhooks, rt.clock).run(stop),
+            RetentionCollector(
+                settings, rt.videos, rt.blobs, rt.webhooks, rt.clock, files=rt.files.store
+            ).run(stop),
         ]
         tasks = [asyncio.create_task(job) for job in background]
         supervisor = WorkerSupervisor(settings) if embedded_worker else None

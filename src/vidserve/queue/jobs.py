@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidserve import ids
@@ -132,7 +132,13 @@ class JobQueue:
                 await conn.execute(
                     update(videos)
                     .where(self._owned(video_id, attempt))  # type: ignore[arg-type]
-                    .values(progress=progress, lease_expires_at=now + lease_seconds)
+                    # never backwards: a lease-keeper beat may land after a newer step's beat
+                    .values(
+                        progress=case(
+                            (videos.c.progress > progress, videos.c.progress), else_=progress
+                        ),
+                        lease_expires_at=now + lease_seconds,
+                    )
                     .returning(videos.c.cancel_requested)
                 )
             ).scalar()

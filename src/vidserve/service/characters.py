@@ -91,7 +91,7 @@ class CharacterService:
         try:
             await self.store.insert(character)
         except BaseException:
-            await self.blobs.delete_prefix(key)
+            await self.blobs.delete_prefix(ids.character_prefix(character.id))
             raise
         return character
 

@@ -104,7 +104,7 @@ class FileService:
         try:
             await self.store.insert(stored, time.time_ns())
         except BaseException:
-            await self.blobs.delete_prefix(key)
+            await self.blobs.delete_prefix(ids.file_prefix(stored.id))
             raise
         return stored
 
@@ -148,7 +148,7 @@ class FileService:
         found = await self.retrieve(project, file_id)
         if not await self.store.mark_deleted(project, found.id, int(self.clock())):
             raise _not_found(file_id)
-        await self.blobs.delete_prefix(ids.file_key(found.id))
+        await self.blobs.delete_prefix(ids.file_prefix(found.id))
         return found
 
     async def read_for_reference(self, project: str, file_id: str) -> bytes:

@@ -125,3 +125,24 @@ class FileStore:
                 .values(deleted_at=now)
             )
         return result.rowcount == 1
+
+    async def expire_due(self, now: int, limit: int = 100) -> list[str]:
+        """Mark files whose ``expires_at`` passed as deleted; their ids, for removing bytes."""
+        async with self.db.write() as conn:
+            ids_ = (
+                await conn.execute(
+                    select(files.c.id)
+                    .where(
+                        files.c.deleted_at.is_(None),
+                        files.c.expires_at.is_not(None),
+                        files.c.expires_at <= now,
+                    )
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars().all()
+            if ids_:
+                await conn.execute(
+                    update(files).where(files.c.id.in_(list(ids_))).values(deleted_at=now)
+                )
+        return list(ids_)

@@ -472,7 +472,7 @@ class Worker:
         try:
             if cancelled:
                 await self.rt.blobs.delete_prefix(ids.video_prefix(vid))
-                await self.rt.blobs.delete_prefix(f"inputs/{vid}/")
+                await self.rt.blobs.delete_prefix(ids.inputs_prefix(vid))
             else:
                 await self.rt.blobs.delete_prefix(f"{ids.video_prefix(vid)}{claim.attempt}/")
         except Exception:
