@@ -59,6 +59,7 @@ from vidserve.queue.stats import QueueStats
 from vidserve.runtime import Runtime
 from vidserve.settings import Settings
 from vidserve.telemetry import embedded_metrics_dir
+from vidserve.worker.embedded import WorkerSupervisor
 
 log = logging.getLogger("vidserve.access")
 # no *_created series: they double the output and nobody reads them
@@ -312,13 +313,9 @@ def _worker_families(path: Path | None) -> Iterable[Metric]:
 # -- worker presence ------------------------------------------------------------------------
 
 
-def embedded_worker_pid(supervisor: object | None) -> int | None:
+def embedded_worker_pid(supervisor: WorkerSupervisor | None) -> int | None:
     """The pid of the embedded worker if it is running, else None."""
-    proc = getattr(supervisor, "_proc", None)
-    if proc is None or getattr(proc, "returncode", 0) is not None:
-        return None
-    pid = getattr(proc, "pid", None)
-    return pid if isinstance(pid, int) else None
+    return supervisor.pid if supervisor is not None else None
 
 
 # -- the routes ------------------------------------------------------------------------------
@@ -333,7 +330,7 @@ class _Families(Collector):
             yield from source
 
 
-async def queue_families(rt: Runtime, supervisor: object | None, embedded: bool) -> list[Metric]:
+async def queue_families(rt: Runtime, supervisor: WorkerSupervisor | None, embedded: bool) -> list[Metric]:
     stats = QueueStats(rt.db)
     now = rt.clock()
     depth = GaugeMetricFamily(

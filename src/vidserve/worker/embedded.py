@@ -36,6 +36,14 @@ class WorkerSupervisor:
             start_new_session=False,
         )
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's pid while it runs; None before start, after exit, or between restarts."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return None
+        return proc.pid
+
     async def start(self) -> None:
         self._proc = await self._spawn()
         self._task = asyncio.create_task(self._watch())
