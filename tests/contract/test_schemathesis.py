@@ -25,6 +25,9 @@ from tests.servers import ServerProcess
 
 MAX_EXAMPLES = 25
 AUTH = {"Authorization": "Bearer sk-schemathesis"}
+# Fuzzing validates the request handling, which does not depend on the storage backend; the
+# SDK, wire and error tests run on both backends, this one only on SQLite (run time).
+pytestmark = pytest.mark.backends("sqlite")
 
 
 def _schema() -> Any:

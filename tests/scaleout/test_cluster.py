@@ -184,23 +184,26 @@ def test_replicas_workers_models_and_content(cluster: Cluster, tmp_path: Path) -
 def test_sigterm_drains_concurrent_jobs(cluster: Cluster) -> None:
     """A worker running three jobs gets SIGTERM: short jobs finish within the grace period;
     long ones are handed back at once and another worker finishes them."""
-    grace = 5.0
-    slow = {"VIDSERVE_PROCEDURAL_STEP_DELAY": "0.25", "VIDSERVE_DRAIN_GRACE_SECONDS": str(grace)}
+    grace, step = 5.0, 0.5
+    slow = {"VIDSERVE_PROCEDURAL_STEP_DELAY": str(step),
+            "VIDSERVE_DRAIN_GRACE_SECONDS": str(grace)}
     draining = cluster.add_worker("--concurrency", "3", env=slow).start()
     _wait_listening(cluster, draining.name)
-    short = _create(cluster, 0, seconds="4")  # 8 steps: ~2 s
-    longs = [_create(cluster, n, seconds="8") for n in (1, 2)]  # 16 steps: > the grace
+    short = _create(cluster, 0, seconds="4")  # 8 steps
+    longs = [_create(cluster, n, seconds="12") for n in (1, 2)]  # 24 steps
     ids = [short["id"]] + [j["id"] for j in longs]
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         rows = cluster.rows()
         if all(rows[v]["status"] == "in_progress" and rows[v]["progress"] > 0 for v in ids) and (
-            rows[short["id"]]["progress"] >= 65  # a couple of steps left
+            rows[short["id"]]["progress"] >= 67  # two steps (~1 s) or less to go
         ):
             break
         time.sleep(0.05)
     else:
         raise AssertionError(cluster.logs())
+    # the long ones have at least 12 steps (>= 6 s) to go: more than the grace period
+    assert all(rows[j["id"]]["progress"] <= 45 for j in longs), rows
     draining.signal(signal.SIGTERM)
     stopped_at = time.monotonic()
     assert draining.popen is not None
