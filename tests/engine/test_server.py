@@ -212,3 +212,13 @@ def test_a_broken_model_fails_its_jobs_clearly(client: OpenAI) -> None:
     assert video.status == "failed"
     assert video.error is not None and video.error.code == "model_unavailable"
     assert "no-such-weights does not exist" in video.error.message
+
+
+def test_an_image_only_model_refuses_a_text_only_create(client: OpenAI) -> None:
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as info:
+        client.videos.create(prompt="no image", model="tiny-wan-i2v", size="1280x720")
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "input_reference" and body["code"] == "missing_required_parameter"

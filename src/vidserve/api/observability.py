@@ -330,7 +330,9 @@ class _Families(Collector):
             yield from source
 
 
-async def queue_families(rt: Runtime, supervisor: WorkerSupervisor | None, embedded: bool) -> list[Metric]:
+async def queue_families(
+    rt: Runtime, supervisor: WorkerSupervisor | None, embedded: bool
+) -> list[Metric]:
     stats = QueueStats(rt.db)
     now = rt.clock()
     depth = GaugeMetricFamily(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from vidserve import ids
 from vidserve.domain import JobKind, Size, Video, VideoStatus
 from vidserve.engine.registry import ModelRegistry, ServedModel
-from vidserve.errors import InvalidRequest, InvalidValue, NotFound, RateLimited
+from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotFound, RateLimited
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
@@ -207,6 +207,11 @@ class VideoService:
                 f"Model '{served.name}' does not accept an input_reference.",
                 param="input_reference",
                 code="unsupported_parameter",
+            )
+        if not wants_reference and not served.capabilities.text_to_video:
+            raise MissingParameter(
+                f"Model '{served.name}' generates from an image: provide an input_reference.",
+                param="input_reference",
             )
         if cmd.character_ids:
             if not served.capabilities.characters:
