@@ -16,6 +16,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -89,6 +90,7 @@ class Postgres:
         self.port = free_port()
         self.as_root = os.geteuid() == 0
         self._databases = 0
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def _cmd(self, *args: str) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
@@ -106,7 +108,30 @@ class Postgres:
                      f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
                      "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                      "-c max_connections=300 -c shared_buffers=64MB")
+        self._watch()
         return self
+
+    def _watch(self) -> None:
+        """A watchdog that stops the cluster and removes its folder if this process dies
+        without doing so (a test run killed on a timeout), so no server is left behind."""
+        if self._watchdog is not None:
+            return
+        code = (
+            "import os, shutil, subprocess, sys, time\n"
+            "parent, cmd, root = int(sys.argv[1]), sys.argv[2:-1], sys.argv[-1]\n"
+            "while os.getppid() == parent:\n"
+            "    time.sleep(1)\n"
+            "if os.path.isdir(root):\n"
+            "    subprocess.run(cmd, capture_output=True, timeout=60)\n"
+            "    shutil.rmtree(root, ignore_errors=True)\n"
+        )
+        stop = self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "stop", "-m",
+                         "immediate")
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", code, str(os.getpid()), *stop, str(self.root)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), *args),
@@ -126,6 +151,9 @@ class Postgres:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait(10)
 
     def log(self) -> str:
         path = self.root / "server.log"

@@ -104,7 +104,14 @@ def is_transient(exc: BaseException) -> bool:
         )
     if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
         return True
-    return isinstance(exc, (OSError, ConnectionError, TimeoutError))
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    import errno
+
+    # network trouble that is not a ConnectionError (a disk full or a bug is not transient)
+    return isinstance(exc, OSError) and exc.errno in (
+        errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE, errno.ENETDOWN
+    )
 
 
 async def connect_asyncpg(url: str) -> Any:
