@@ -50,7 +50,11 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
-        db = Database(settings.database_url)
+        # a frozen process's open transaction is ended by the server after about a lease
+        db = Database(
+            settings.database_url,
+            idle_in_transaction_timeout=max(settings.lease_seconds, 5.0),
+        )
         blobs = ObjectBlobStore.from_settings(settings)
         registry = load_registry(settings)
         videos = VideoStore(db)

@@ -292,10 +292,20 @@ def test_sigstop_past_the_lease_then_sigcont_is_fenced(chaos: Chaos) -> None:
                 return vid, row, worker
         return None
 
-    vid, row, worker = chaos.wait(pick, 30, "a running job to freeze")
-    attempt = row["attempt"]
-    worker.signal(signal.SIGSTOP)
-    frozen = time.time()
+    for _ in range(20):
+        vid, row, worker = chaos.wait(pick, 30, "a running job to freeze")
+        attempt = row["attempt"]
+        worker.signal(signal.SIGSTOP)
+        frozen = time.time()
+        # the monitor's snapshot may be a moment old: is the job still this worker's?
+        now = chaos.cluster.sql("SELECT status, attempt, lease_owner FROM videos WHERE id = $1",
+                                vid)[0]
+        if (now["status"], now["attempt"], now["lease_owner"]) == (
+                "in_progress", attempt, row["lease_owner"]):
+            break
+        worker.signal(signal.SIGCONT)
+    else:
+        raise AssertionError("could not freeze a worker in the middle of a job")
     try:
         # the lease runs out, the reaper puts it back, another worker takes it over
         chaos.wait(lambda: (r := chaos.monitor.snapshot()[vid])["attempt"] > attempt

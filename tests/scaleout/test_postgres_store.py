@@ -254,3 +254,35 @@ async def test_connection_errors_are_transient(postgres_cluster: Postgres) -> No
     finally:
         await dead.close()
     assert not is_transient(ValueError("a bug"))
+
+
+async def test_a_frozen_transaction_does_not_stall_the_reaper(postgres_cluster: Postgres) -> None:
+    """A worker stopped in the middle of a heartbeat transaction holds its row lock: the
+    reaper skips that row (the others are reaped at once) and the server ends the frozen
+    session after the idle-in-transaction timeout, so the row is reaped next."""
+    url = postgres_cluster.create_database("frz")
+    await asyncio.to_thread(migrate, url)
+    db = Database(url, idle_in_transaction_timeout=1.0)
+    try:
+        store, queue = VideoStore(db), JobQueue(db)
+        frozen, crashed = _video(), _video()
+        for n, v in enumerate((frozen, crashed)):
+            await store.insert(v, created_ns=n)
+            assert await queue.claim("w", None, 1, now=0) is not None
+        # the "frozen worker": a session of the same engine, stopped inside a transaction
+        async with db.engine.connect() as conn:
+            await conn.begin()
+            await conn.exec_driver_sql(
+                f"UPDATE videos SET progress = 5 WHERE id = '{frozen.id}'"
+            )
+            started = time.monotonic()
+            reaped = await asyncio.wait_for(queue.reap(now=10, max_attempts=3), 5)
+            assert time.monotonic() - started < 1.0  # not blocked behind the lock
+            assert reaped.requeued == [crashed.id]
+            await asyncio.sleep(1.5)  # past the timeout: the server ends that session
+            done = await queue.reap(now=10, max_attempts=3)
+            assert done.requeued == [frozen.id]
+            with pytest.raises(Exception):  # noqa: B017 - the session is gone
+                await conn.exec_driver_sql("SELECT 1")
+    finally:
+        await db.close()

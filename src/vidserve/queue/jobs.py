@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -214,6 +215,16 @@ class JobQueue:
 
     async def reap(self, now: float, max_attempts: int) -> Reaped:
         expired = and_(videos.c.status == IN_PROGRESS, videos.c.lease_expires_at < now)
+
+        def unlocked(*conditions: Any) -> Any:
+            """Expired rows (and ``conditions``) that nobody holds a lock on: a worker frozen
+            in the middle of a heartbeat transaction must not stall the whole round; its row
+            is taken next round, once the database has ended that session."""
+            return and_(expired, *conditions, videos.c.id.in_(
+                select(videos.c.id).where(expired, *conditions)
+                .with_for_update(skip_locked=True)
+            ))
+
         async with self.db.write() as conn:
             if conn.dialect.name == "postgresql":
                 mine = (
@@ -225,9 +236,10 @@ class JobQueue:
                 await conn.execute(
                     update(videos)
                     .where(
-                        expired,
-                        videos.c.attempt < max_attempts,
-                        videos.c.cancel_requested.is_(False),
+                        unlocked(
+                            videos.c.attempt < max_attempts,
+                            videos.c.cancel_requested.is_(False),
+                        )
                     )
                     .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
                     .returning(videos.c.id, videos.c.model)
@@ -239,7 +251,7 @@ class JobQueue:
             cancelled = (
                 await conn.execute(
                     update(videos)
-                    .where(expired, videos.c.cancel_requested.is_(True))
+                    .where(unlocked(videos.c.cancel_requested.is_(True)))
                     .values(
                         status=FAILED,
                         error_code="cancelled",
@@ -254,7 +266,7 @@ class JobQueue:
             lost = (
                 await conn.execute(
                     update(videos)
-                    .where(expired)
+                    .where(unlocked())
                     .values(
                         status=FAILED,
                         error_code="worker_lost",

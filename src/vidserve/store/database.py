@@ -129,14 +129,21 @@ async def notify_jobs(conn: AsyncConnection, model: str) -> None:
         await conn.execute(select(func.pg_notify(JOBS_CHANNEL, model)))
 
 
-def _postgres_engine(url: str) -> AsyncEngine:
+def _postgres_engine(url: str, idle_in_transaction_timeout: float | None) -> AsyncEngine:
+    server_settings = {"application_name": "vidserve"}
+    if idle_in_transaction_timeout:
+        # A process frozen (or cut off) in the middle of a transaction holds its row locks
+        # until its session ends: let the server end it, so the job can be reaped.
+        server_settings["idle_in_transaction_session_timeout"] = str(
+            int(idle_in_transaction_timeout * 1000)
+        )
     engine = create_async_engine(
         url,
         pool_pre_ping=True,  # after a database restart, stale pooled connections are replaced
         pool_size=10,
         max_overflow=20,
         pool_timeout=30,
-        connect_args={"timeout": 10, "server_settings": {"application_name": "vidserve"}},
+        connect_args={"timeout": 10, "server_settings": server_settings},
     )
 
     @event.listens_for(engine.sync_engine, "after_execute")
@@ -148,10 +155,10 @@ def _postgres_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, idle_in_transaction_timeout: float | None = None) -> AsyncEngine:
     url = normalise_url(url)
     if not url.startswith("sqlite"):
-        return _postgres_engine(url)
+        return _postgres_engine(url, idle_in_transaction_timeout)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -192,9 +199,13 @@ def _sync_sqlite_reader(url: str) -> Engine:
 class Database:
     """The engine and the ways in: single-statement reads, ``read()`` and ``write()``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, idle_in_transaction_timeout: float | None = None) -> None:
+        """``idle_in_transaction_timeout`` (PostgreSQL): seconds after which the server ends
+        a session that sits in an open transaction (a frozen process holding row locks)."""
         self.url = normalise_url(url)
-        self.engine = create_engine(self.url)
+        self.engine = create_engine(
+            self.url, idle_in_transaction_timeout=idle_in_transaction_timeout
+        )
         self.dialect = self.engine.dialect.name
         database = make_url(self.url).database
         self._reader = (
