@@ -47,6 +47,9 @@ test_concurrent_claims_never_share_a_job = (
     sqlite_queue_tests.test_concurrent_claims_never_share_a_job
 )
 test_list_pages_are_stable = sqlite_queue_tests.test_list_pages_are_stable
+test_concurrent_idempotent_inserts_give_one_job = (
+    sqlite_queue_tests.test_concurrent_idempotent_inserts_give_one_job
+)
 
 
 @pytest.fixture

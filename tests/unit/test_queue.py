@@ -159,3 +159,18 @@ async def test_list_pages_are_stable(db: Database) -> None:
         after = page.videos[-1]
     assert seen == sorted(v.id for v in videos)
     assert (await store.list_page("other", limit=10, order="desc", after=None)).videos == []
+
+
+async def test_concurrent_idempotent_inserts_give_one_job(db: Database) -> None:
+    """Same key from several connections at once: one job, the others get it back (no error)."""
+    rec = IdempotencyRecord("race-key", "hash-a")
+    others = [Database(db.url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(VideoStore(d).insert(_video(), n, rec) for n, d in enumerate(others))
+        )
+    finally:
+        for d in others:
+            await d.close()
+    assert sum(r.created for r in results) == 1
+    assert len({r.video.id for r in results}) == 1

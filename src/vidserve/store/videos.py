@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from vidserve.domain import JobKind, Video, VideoStatus
 from vidserve.store.database import Database
@@ -84,7 +85,21 @@ class VideoStore:
     async def insert(
         self, video: Video, created_ns: int, idempotency: IdempotencyRecord | None = None
     ) -> Inserted:
-        """Insert the job row (and its idempotency record) in one transaction."""
+        """Insert the job row (and its idempotency record) in one transaction.
+
+        Two replicas may get the same Idempotency-Key at once (PostgreSQL: both see no record,
+        one commit loses on the primary key). The loser retries and finds the winner's job.
+        """
+        try:
+            return await self._insert(video, created_ns, idempotency)
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            return await self._insert(video, created_ns, idempotency)
+
+    async def _insert(
+        self, video: Video, created_ns: int, idempotency: IdempotencyRecord | None
+    ) -> Inserted:
         async with self.db.write() as conn:
             if idempotency is not None:
                 existing = (
