@@ -57,30 +57,35 @@ def _reject_unknown(body: dict[str, Any], known: tuple[str, ...], prefix: str = 
             raise UnknownParameter(f"Unknown parameter: '{name}'.", param=name)
 
 
-def _prompt(body: dict[str, Any]) -> str:
-    if "prompt" not in body:
-        raise MissingParameter("Missing required parameter: 'prompt'.", param="prompt")
-    prompt = body["prompt"]
-    if not isinstance(prompt, str):
+def required_string(body: dict[str, Any], name: str, max_length: int) -> str:
+    """A required string of 1..max_length characters, with the live service's error texts."""
+    if name not in body:
+        raise MissingParameter(f"Missing required parameter: '{name}'.", param=name)
+    value = body[name]
+    if not isinstance(value, str):
         raise InvalidType(
-            f"Invalid type for 'prompt': expected a string, but got {type_name(prompt)} instead.",
-            param="prompt",
+            f"Invalid type for '{name}': expected a string, but got {type_name(value)} instead.",
+            param=name,
         )
-    if not prompt:
+    if not value:
         raise InvalidValue(
-            "Invalid 'prompt': string too short. Expected a string with minimum length 1, but "
+            f"Invalid '{name}': string too short. Expected a string with minimum length 1, but "
             "got an empty string instead.",
-            param="prompt",
+            param=name,
             code="string_below_min_length",
         )
-    if len(prompt) > MAX_PROMPT:
+    if len(value) > max_length:
         raise InvalidValue(
-            f"Invalid 'prompt': string too long. Expected a string with maximum length "
-            f"{MAX_PROMPT}, but got a string with length {len(prompt)} instead.",
-            param="prompt",
+            f"Invalid '{name}': string too long. Expected a string with maximum length "
+            f"{max_length}, but got a string with length {len(value)} instead.",
+            param=name,
             code="string_above_max_length",
         )
-    return prompt
+    return value
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    return required_string(body, "prompt", MAX_PROMPT)
 
 
 def _string(body: dict[str, Any], name: str, default: str) -> str:

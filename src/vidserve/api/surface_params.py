@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any, Literal, cast
 
 from vidserve.api.bodies import FilePart
-from vidserve.api.params import _prompt, _reject_unknown, _seconds, _string, type_name
+from vidserve.api.params import (
+    _prompt,
+    _reject_unknown,
+    _seconds,
+    _string,
+    required_string,
+    type_name,
+)
 from vidserve.errors import InvalidType, InvalidValue, MissingParameter
 from vidserve.service.edits import EditVideo, ExtendVideo
 from vidserve.service.files import MAX_EXPIRY, MIN_EXPIRY, PURPOSES, NewFile
@@ -70,28 +77,7 @@ def parse_extend(body: dict[str, Any]) -> ExtendVideo:
 def parse_character(body: dict[str, Any]) -> tuple[str, bytes]:
     """``(name, clip bytes)`` of ``POST /v1/videos/characters`` (multipart only)."""
     _reject_unknown(body, ("name", "video"))
-    if "name" not in body:
-        raise MissingParameter("Missing required parameter: 'name'.", param="name")
-    name = body["name"]
-    if not isinstance(name, str):
-        raise InvalidType(
-            f"Invalid type for 'name': expected a string, but got {type_name(name)} instead.",
-            param="name",
-        )
-    if not name:
-        raise InvalidValue(
-            "Invalid 'name': string too short. Expected a string with minimum length 1, but "
-            "got an empty string instead.",
-            param="name",
-            code="string_below_min_length",
-        )
-    if len(name) > MAX_NAME:
-        raise InvalidValue(
-            f"Invalid 'name': string too long. Expected a string with maximum length "
-            f"{MAX_NAME}, but got a string with length {len(name)} instead.",
-            param="name",
-            code="string_above_max_length",
-        )
+    name = required_string(body, "name", MAX_NAME)
     if "video" not in body:
         raise MissingParameter("Missing required parameter: 'video'.", param="video")
     video = body["video"]
