@@ -70,18 +70,44 @@ def test_document_describes_bodies_and_errors(keyed: ServerProcess) -> None:
     assert "CreateVideoBody" in doc["components"]["schemas"]
 
 
+def test_document_describes_the_surface_bodies(keyed: ServerProcess) -> None:
+    paths = _schema(keyed).raw_schema["paths"]
+    for path, kinds in (
+        ("/v1/videos/edits", {"application/json", "multipart/form-data"}),
+        ("/v1/videos/extensions", {"application/json", "multipart/form-data"}),
+        ("/v1/videos/characters", {"multipart/form-data"}),
+        ("/v1/files", {"multipart/form-data"}),
+    ):
+        operation = paths[path]["post"]
+        assert set(operation["requestBody"]["content"]) == kinds, path
+        assert {"400", "401", "404"} <= set(operation["responses"]), path
+
+
+VIDEOS = [
+    "POST /v1/videos",
+    "GET /v1/videos",
+    "GET /v1/videos/{video_id}",
+    "DELETE /v1/videos/{video_id}",
+    "GET /v1/videos/{video_id}/content",
+    "POST /v1/videos/{video_id}/remix",
+]
+SURFACE = [  # edits, extensions, characters, Files API
+    "POST /v1/videos/edits",
+    "POST /v1/videos/extensions",
+    "POST /v1/videos/characters",
+    "GET /v1/videos/characters/{character_id}",
+    "POST /v1/files",
+    "GET /v1/files",
+    "GET /v1/files/{file_id}",
+    "DELETE /v1/files/{file_id}",
+    "GET /v1/files/{file_id}/content",
+]
+
+
 @pytest.mark.parametrize(
-    "label",
-    [
-        "POST /v1/videos",
-        "GET /v1/videos",
-        "GET /v1/videos/{video_id}",
-        "DELETE /v1/videos/{video_id}",
-        "GET /v1/videos/{video_id}/content",
-        "POST /v1/videos/{video_id}/remix",
-    ],
+    ("label", "examples"), [(label, 40) for label in VIDEOS] + [(label, 25) for label in SURFACE]
 )
-def test_all_checks(keyed: ServerProcess, label: str) -> None:
+def test_all_checks(keyed: ServerProcess, label: str, examples: int) -> None:
     operation = _schema(keyed).find_operation_by_label(label)
     assert operation is not None, label
     strategies = [
@@ -92,7 +118,7 @@ def test_all_checks(keyed: ServerProcess, label: str) -> None:
     statuses: list[int] = []
 
     @hypothesis.settings(
-        max_examples=40,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
