@@ -302,9 +302,16 @@ def reject_unknown_query(names: object, allowed: tuple[str, ...]) -> None:
 
 
 def parse_list_query(
-    limit: str | None, order: str | None, after: str | None
+    limit: str | None,
+    order: str | None,
+    after: str | None,
+    *,
+    default: int = 20,
+    low: int = 0,
+    high: int = 100,
 ) -> tuple[int, Literal["asc", "desc"], str | None]:
-    n = 20
+    """``limit`` (``low..high``, default ``default``), ``order`` and ``after`` of a list call."""
+    n = default
     if limit is not None:
         try:
             if not limit.isascii():
@@ -315,9 +322,9 @@ def parse_list_query(
                 f"Invalid type for 'limit': expected an integer, but got '{limit[:40]}' instead.",
                 param="limit",
             ) from None
-        if n < 0 or n > 100:
+        if not low <= n <= high:
             raise InvalidValue(
-                f"Invalid 'limit': expected an integer from 0 to 100, but got {n} instead.",
+                f"Invalid 'limit': expected an integer from {low} to {high}, but got {n} instead.",
                 param="limit",
                 code="integer_out_of_range",
             )

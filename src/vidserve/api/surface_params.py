@@ -8,7 +8,7 @@ the 400 the hosted service gave (``unknown_parameter``, ``missing_required_param
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from vidserve.api.bodies import FilePart
 from vidserve.api.params import (
@@ -16,6 +16,7 @@ from vidserve.api.params import (
     _reject_unknown,
     _seconds,
     _string,
+    parse_list_query,
     required_string,
     type_name,
 )
@@ -153,30 +154,9 @@ def parse_file_create(body: dict[str, Any]) -> NewFile:
 def parse_file_list_query(
     limit: str | None, order: str | None, after: str | None, purpose: str | None
 ) -> tuple[int, Literal["asc", "desc"], str | None, str | None]:
-    n = MAX_FILES_LIMIT
-    if limit is not None:
-        try:
-            if not limit.isascii():
-                raise ValueError(limit)
-            n = int(limit)
-        except ValueError:
-            raise InvalidType(
-                f"Invalid type for 'limit': expected an integer, but got '{limit[:40]}' instead.",
-                param="limit",
-            ) from None
-        if not 1 <= n <= MAX_FILES_LIMIT:
-            raise InvalidValue(
-                f"Invalid 'limit': expected an integer from 1 to {MAX_FILES_LIMIT}, but got "
-                f"{n} instead.",
-                param="limit",
-                code="integer_out_of_range",
-            )
-    direction = order if order is not None else "desc"
-    if direction not in ("asc", "desc"):
-        raise InvalidValue(
-            f"Invalid value: '{direction[:40]}'. Supported values are: 'asc' and 'desc'.",
-            param="order",
-        )
+    n, direction, cursor = parse_list_query(
+        limit, order, after, default=MAX_FILES_LIMIT, low=1, high=MAX_FILES_LIMIT
+    )
     if purpose is not None and purpose not in PURPOSES:
         raise InvalidValue(
             f"Invalid value: '{purpose[:40]}'. Supported values are: "
@@ -184,4 +164,4 @@ def parse_file_list_query(
             + f", and '{PURPOSES[-1]}'.",
             param="purpose",
         )
-    return n, cast(Literal["asc", "desc"], direction), after or None, purpose or None
+    return n, direction, cursor, purpose or None
