@@ -224,7 +224,7 @@ cpu_threads = {args.threads}
 
     def engine(path: Path) -> float:
         started = time.perf_counter()
-        frames = backend.generate(request, lambda d, t: None, lambda: False)
+        frames = backend.generate(request, lambda d, t: None, lambda: False).frames
         encode_video(frames, path, width=out_w, height=out_h, fps=24,
                      expected_frames=frames_out, preset=defaults.x264_preset,
                      crf=defaults.x264_crf)

@@ -160,7 +160,7 @@ max_frames = {frames}
         _sync(torch, device)
         begin = time.perf_counter()
         count = sum(1 for _ in backend.generate(
-            request, lambda d, t: marks.append(time.perf_counter()), lambda: False))
+            request, lambda d, t: marks.append(time.perf_counter()), lambda: False).frames)
         end = time.perf_counter()
         assert count == seconds * native_fps
         return end - begin, [b - a for a, b in zip(marks, marks[1:], strict=False)]

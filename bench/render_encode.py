@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     n = request.num_frames
 
     def frames() -> Iterable[Frame]:
-        return backend.generate(request, lambda done, total: None, lambda: False)
+        return backend.generate(request, lambda done, total: None, lambda: False).frames
 
     rendered = list(frames())  # the baseline's input: the very frames the renderer makes
 

@@ -148,6 +148,31 @@ class Capabilities:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """A clip's sound: float32 samples in [-1, 1], shaped ``(channels, samples)``."""
+
+    samples: npt.NDArray[np.float32]
+    sample_rate: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def seconds(self) -> float:
+        return int(self.samples.shape[1]) / self.sample_rate
+
+
+@dataclass(slots=True)
+class Clip:
+    """What an engine returns: the frames (a list, or a lazy iterator the encoder drains) and
+    the sound, where the model makes it (``None``: a model without sound)."""
+
+    frames: Iterable[Frame]
+    audio: Audio | None = None
+
+
 StepCallback = Callable[[int, int], None]
 """on_step(done, total): called after each generation step actually run."""
 

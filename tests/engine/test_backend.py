@@ -75,7 +75,7 @@ def _request(model: str, seconds: int = 4, **kw: object) -> GenerationRequest:
 def _run(backend: VideoBackend, request: GenerationRequest,
          stop: Callable[[], bool] = lambda: False) -> tuple[list[np.ndarray], Steps]:
     steps: Steps = []
-    frames = list(backend.generate(request, lambda d, t: steps.append((d, t)), stop))
+    frames = list(backend.generate(request, lambda d, t: steps.append((d, t)), stop).frames)
     return frames, steps
 
 
@@ -133,7 +133,7 @@ def test_cancel_stops_within_one_step(
     with pytest.raises(GenerationCancelled):
         for frame in engine(model).generate(
             _request(model, 12), lambda d, t: calls.append((d, t)), lambda: len(calls) >= after
-        ):
+        ).frames:
             frames.append(frame)
     assert len(calls) == after  # the step during which it was told to stop was the last
     if after < 4:
@@ -253,7 +253,7 @@ def test_out_of_memory_fails_the_job_and_names_model_and_size(
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     with pytest.raises(GenerationFailed) as info:
-        list(engine("tiny-wan").generate(_request("tiny-wan", 8), explode, lambda: False))
+        list(engine("tiny-wan").generate(_request("tiny-wan", 8), explode, lambda: False).frames)
     assert info.value.code == "out_of_memory"
     message = info.value.message
     assert "tiny-wan" in message and "64x32" in message and "1280x720" in message

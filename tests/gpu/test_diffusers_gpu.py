@@ -59,7 +59,7 @@ steps = 4
 def test_tiny_pipeline_on_cuda(tiny_cuda) -> None:  # type: ignore[no-untyped-def]
     steps: list[tuple[int, int]] = []
     frames = list(tiny_cuda.generate(_request(), lambda d, t: steps.append((d, t)),
-                                     lambda: False))
+                                     lambda: False).frames)
     assert len(frames) == 96 and steps[-1][0] == steps[-1][1]
     loaded = tiny_cuda._loaded
     assert loaded.device.type == "cuda" and loaded.main.transformer.dtype == torch.bfloat16
@@ -69,12 +69,12 @@ def test_cancel_on_cuda_within_one_step(tiny_cuda) -> None:  # type: ignore[no-u
     calls: list[tuple[int, int]] = []
     with pytest.raises(GenerationCancelled):
         list(tiny_cuda.generate(_request(seconds=12), lambda d, t: calls.append((d, t)),
-                                lambda: len(calls) >= 3))
+                                lambda: len(calls) >= 3).frames)
     assert len(calls) == 3
 
 
 def test_out_of_memory_frees_memory_and_the_backend_survives(tiny_cuda) -> None:  # type: ignore[no-untyped-def]
-    list(tiny_cuda.generate(_request(), lambda d, t: None, lambda: False))  # warm
+    list(tiny_cuda.generate(_request(), lambda d, t: None, lambda: False).frames)  # warm
     torch.cuda.synchronize()
     baseline = torch.cuda.memory_allocated()
     hog: list[object] = []
@@ -85,12 +85,12 @@ def test_out_of_memory_frees_memory_and_the_backend_survives(tiny_cuda) -> None:
         torch.empty(free, dtype=torch.uint8, device="cuda")  # cannot fit: OutOfMemoryError
 
     with pytest.raises(GenerationFailed) as info:
-        list(tiny_cuda.generate(_request(), grab, lambda: False))
+        list(tiny_cuda.generate(_request(), grab, lambda: False).frames)
     assert info.value.code == "out_of_memory" and "GPU memory" in info.value.message
     hog.clear()
     torch.cuda.empty_cache()
     assert torch.cuda.memory_allocated() <= baseline + 64 * 2**20
-    assert len(list(tiny_cuda.generate(_request(), lambda d, t: None, lambda: False))) == 96
+    assert len(list(tiny_cuda.generate(_request(), lambda d, t: None, lambda: False).frames)) == 96
 
 
 @pytest.mark.skipif(not os.environ.get("VIDSERVE_TEST_WAN_WEIGHTS"),
@@ -106,7 +106,7 @@ steps = 20
 """)
     steps: list[tuple[int, int]] = []
     frames = list(backend.generate(_request(seconds=5, width=1280, height=720),
-                                   lambda d, t: steps.append((d, t)), lambda: False))
+                                   lambda d, t: steps.append((d, t)), lambda: False).frames)
     assert len(frames) == 5 * 24
     assert frames[0].shape == (480, 832, 3)
     assert steps == [(i, 20) for i in range(1, 21)]

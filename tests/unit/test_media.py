@@ -239,7 +239,7 @@ def test_encodes_a_procedural_clip(tmp_path: Path) -> None:
     req = GenerationRequest(
         model="m", prompt="snow over a forest", width=W, height=H, seconds=1, seed=3
     )
-    frames = ProceduralBackend().generate(req, lambda d, t: None, lambda: False)
+    frames = ProceduralBackend().generate(req, lambda d, t: None, lambda: False).frames
     clip = encode_video(
         frames, tmp_path / "c.mp4", width=W, height=H, fps=req.fps, expected_frames=req.num_frames
     )

@@ -47,7 +47,7 @@ def request(
 
 def render(req: GenerationRequest, backend: ProceduralBackend | None = None) -> list[np.ndarray]:
     backend = backend or ProceduralBackend()
-    return list(backend.generate(req, lambda done, total: None, lambda: False))
+    return list(backend.generate(req, lambda done, total: None, lambda: False).frames)
 
 
 def edges(frame: np.ndarray, caption_rows: int) -> np.ndarray:
@@ -271,7 +271,7 @@ def test_steps_and_progress_callbacks() -> None:
     req = request(seconds=2, fps=10)  # 20 frames: steps of 12 and 8
     total = math.ceil(20 / FRAMES_PER_STEP)
     frames = list(
-        ProceduralBackend().generate(req, lambda d, t: calls.append((d, t)), lambda: False)
+        ProceduralBackend().generate(req, lambda d, t: calls.append((d, t)), lambda: False).frames
     )
     assert len(frames) == 20
     assert calls == [(k, total) for k in range(1, total + 1)]
@@ -286,7 +286,7 @@ def test_generate_is_lazy_and_interleaves_steps_with_frames() -> None:
 
     gen = ProceduralBackend().generate(
         request(seconds=2, fps=12), lambda d, t: events.append(f"step{d}"), should_stop
-    )
+    ).frames
     assert events == []  # nothing rendered before the first frame is asked for
     next(gen)
     assert events == ["check", "step1"]
@@ -307,7 +307,8 @@ def test_cancellation_stops_at_the_next_step() -> None:
             stop["now"] = True
 
     got: list[np.ndarray] = []
-    gen = ProceduralBackend().generate(request(seconds=4, fps=12), on_step, lambda: stop["now"])
+    clip = ProceduralBackend().generate(request(seconds=4, fps=12), on_step, lambda: stop["now"])
+    gen = clip.frames
     with pytest.raises(GenerationCancelled):
         for frame in gen:
             got.append(frame)
@@ -317,7 +318,7 @@ def test_cancellation_stops_at_the_next_step() -> None:
 
 def test_cancelled_before_the_first_step() -> None:
     steps: list[int] = []
-    gen = ProceduralBackend().generate(request(), lambda d, t: steps.append(d), lambda: True)
+    gen = ProceduralBackend().generate(request(), lambda d, t: steps.append(d), lambda: True).frames
     with pytest.raises(GenerationCancelled):
         next(iter(gen))
     assert steps == []
@@ -338,14 +339,16 @@ def render_threads() -> list[threading.Thread]:
 
 def test_no_render_thread_outlives_the_generator() -> None:
     backend = ProceduralBackend()
-    gen = iter(backend.generate(request(seconds=4, fps=12), lambda d, t: None, lambda: False))
+    clip = backend.generate(request(seconds=4, fps=12), lambda d, t: None, lambda: False)
+    gen = iter(clip.frames)
     next(gen)  # one step handed over, the next one rendering ahead
     assert render_threads()
     gen.close()  # the consumer gives up (say the encoder failed)
     assert render_threads() == []
 
     stop = {"now": False}
-    gen = iter(backend.generate(request(seconds=4, fps=12), lambda d, t: None, lambda: stop["now"]))
+    clip = backend.generate(request(seconds=4, fps=12), lambda d, t: None, lambda: stop["now"])
+    gen = iter(clip.frames)
     next(gen)
     stop["now"] = True
     with pytest.raises(GenerationCancelled):

@@ -1,18 +1,18 @@
 """The VideoBackend protocol every engine implements.
 
-``generate`` returns the clip's frames (``height x width x 3`` uint8 arrays, in order). It may
-return a list (a diffusion pipeline decodes all frames at once) or a lazy iterator (the
-procedural renderer renders while the encoder consumes, keeping memory bounded). Either way it
+``generate`` returns a :class:`~vidserve.domain.Clip`: the frames (``height x width x 3`` uint8
+arrays, in order) and the sound where the model makes it. The frames may be a list (a diffusion
+pipeline decodes all frames at once) or a lazy iterator (the procedural renderer renders while
+the encoder consumes, keeping memory bounded). Either way it
 calls ``on_step(done, total)`` after every step it actually runs and checks ``should_stop()``
 before each step, raising :class:`GenerationCancelled` when told to stop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-from vidserve.domain import Capabilities, Frame, GenerationRequest, StepCallback, StopCheck
+from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 
 
 class GenerationCancelled(Exception):
@@ -36,4 +36,4 @@ class VideoBackend(Protocol):
 
     def generate(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
-    ) -> Iterable[Frame]: ...
+    ) -> Clip: ...

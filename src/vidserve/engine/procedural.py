@@ -62,6 +62,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from vidserve.domain import (
     Capabilities,
     CharacterClip,
+    Clip,
     GenerationRequest,
     StepCallback,
     StopCheck,
@@ -965,7 +966,7 @@ class ProceduralBackend:
 
     def generate(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
-    ) -> Generator[Frame, None, None]:
+    ) -> Clip:
         if request.width <= 0 or request.height <= 0 or request.fps <= 0:
             raise GenerationFailed(
                 "invalid_request", f"cannot render {request.width}x{request.height}"
@@ -978,8 +979,8 @@ class ProceduralBackend:
                 "invalid_reference", "the reference image must be an H x W x 3 uint8 array"
             )
         if request.source_video is not None:
-            return self._edit_frames(request, on_step, should_stop)
-        return self._frames(request, on_step, should_stop)
+            return Clip(self._edit_frames(request, on_step, should_stop))
+        return Clip(self._frames(request, on_step, should_stop))
 
     def _edit_frames(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck

@@ -342,9 +342,9 @@ class Worker:
         path: Path,
         lead_in: LeadIn | None = None,
     ) -> EncodedClip:
-        generated = backend.generate(request, on_step, should_stop)  # type: ignore[arg-type]
+        clip = backend.generate(request, on_step, should_stop)  # type: ignore[arg-type]
         # an extension's file is the source's frames, then the new segment's
-        frames, expected = chain_frames(lead_in, request, generated)
+        frames, expected = chain_frames(lead_in, request, clip.frames)
         return encode_video(
             frames,
             path,

@@ -30,15 +30,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vidserve.domain import Capabilities, GenerationRequest, StepCallback, StopCheck
+from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.diffusion.options import DiffusersOptions, parse
 
 if TYPE_CHECKING:
-    from vidserve.domain import Frame
     from vidserve.engine.diffusion.pipelines import Loaded
     from vidserve.engine.registry import ModelSpec
 
@@ -127,7 +126,7 @@ class DiffusersBackend:
 
     def generate(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
-    ) -> Iterator[Frame]:
+    ) -> Clip:
         opts = self.options
         if request.width <= 0 or request.height <= 0 or request.fps <= 0 or request.seconds <= 0:
             raise GenerationFailed(
@@ -157,5 +156,5 @@ class DiffusersBackend:
         loaded = self._ensure_loaded(request.model)
         from vidserve.engine.diffusion import pipelines
 
-        return pipelines.run(self.options, loaded, request, on_step, should_stop)
+        return Clip(pipelines.run(self.options, loaded, request, on_step, should_stop))
 
