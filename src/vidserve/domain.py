@@ -125,6 +125,8 @@ class GenerationRequest:
     # (engines that cannot continue a frame get it as reference_image too)
     continue_from: Frame | None = None
     characters: tuple[CharacterClip, ...] = ()  # characters to show in the clip
+    # extension / edit: the source clip's sound (None: the source is silent or has no track)
+    source_audio: Audio | None = None
 
     @property
     def num_frames(self) -> int:
@@ -145,6 +147,7 @@ class Capabilities:
     edit: bool = False  # transforms a source clip given as source_video (video-to-video)
     extend: bool = False  # continues a clip from its last frame (continue_from)
     characters: bool = False  # shows characters (CharacterClip) in a generated clip
+    audio: bool = False  # the model makes sound (Clip.audio); otherwise the file's track is silent
     extra: dict[str, str] = field(default_factory=dict)
 
 
