@@ -985,7 +985,7 @@ class ProceduralBackend:
     def _edit_frames(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
     ) -> Generator[Frame, None, None]:
-        from vidserve.errors import InvalidRequest
+        from vidserve.media.errors import MediaError
         from vidserve.media.probe import iter_frames
 
         assert request.source_video is not None
@@ -996,7 +996,7 @@ class ProceduralBackend:
         lut = _grade_lut(scene.look)
         source = iter_frames(
             request.source_video, width=request.width, height=request.height,
-            fps=request.fps, count=num, param="video",
+            fps=request.fps, count=num,
         )
         index = 0
         try:
@@ -1012,7 +1012,7 @@ class ProceduralBackend:
                     index += 1
                 on_step(step + 1, total)
                 yield from chunk
-        except InvalidRequest as exc:
+        except MediaError as exc:
             raise GenerationFailed("source_unavailable", exc.message) from None
         finally:
             source.close()
