@@ -19,6 +19,7 @@ from vidserve.engine.base import GenerationCancelled
 from vidserve.media.encode import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
+    SPRITE_TILE_MAX_HEIGHT,
     SPRITE_TILE_WIDTH,
     encode_video,
     probe_video,
@@ -467,3 +468,20 @@ def test_decode_with_fit_honours_exif_orientation() -> None:
     assert decode_image(data, max_pixels=10_000, fit=(40, 80), resize=False).shape == (80, 40, 3)
     with pytest.raises(MediaError, match="must match"):
         decode_image(data, max_pixels=10_000, fit=(80, 40), resize=False)
+
+
+@pytest.mark.parametrize("size", [(4, 256), (256, 4), (2, 1000), (1000, 2), (720, 1280)])
+def test_spritesheet_of_extreme_aspect_ratios_is_bounded(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Tiles keep the clip's aspect within a bounded box: the sheet stays small and valid."""
+    width, height = size
+    frames = (np.full((height, width, 3), 40 * k % 255, np.uint8) for k in range(6))
+    clip = encode_video(frames, tmp_path / "x.mp4", width=width, height=height, fps=24,
+                        expected_frames=6)
+    with Image.open(io.BytesIO(clip.spritesheet)) as sheet:
+        tile_w, tile_h = sheet.width // SPRITE_COLUMNS, sheet.height // SPRITE_ROWS
+    assert tile_w <= SPRITE_TILE_WIDTH and tile_h <= SPRITE_TILE_MAX_HEIGHT
+    assert max(tile_w, tile_h) >= min(SPRITE_TILE_WIDTH, SPRITE_TILE_MAX_HEIGHT)  # not a speck
+    aspect = width / height
+    assert abs(tile_w / tile_h - aspect) / aspect < 0.5 or min(tile_w, tile_h) <= 4
