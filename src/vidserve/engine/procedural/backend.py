@@ -68,18 +68,18 @@ class _Edited:
         self.lut = grade_lut(self.scene.look)
         self.source = iter_frames(
             request.source_video, width=request.width, height=request.height,
-            fps=request.fps, count=request.num_frames, param="video",
+            fps=request.fps, count=request.num_frames,
         )
 
     def frames(self, start: int, stop: int) -> list[Frame]:
-        from vidserve.errors import InvalidRequest
+        from vidserve.media.errors import MediaError
 
         try:
             return [
                 self.scene.decorate(Image.fromarray(grade(next(self.source), self.lut), "RGB"), i)
                 for i in range(start, stop)
             ]
-        except InvalidRequest as exc:
+        except MediaError as exc:
             raise GenerationFailed("source_unavailable", exc.message) from None
 
     def close(self) -> None:
