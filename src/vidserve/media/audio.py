@@ -4,11 +4,11 @@ numpy only, plus PyAV for resampling and for reading a file's audio track (no to
 
 - :func:`conform` resamples any rate and channel count to the file format (48 kHz stereo
   float32) through FFmpeg's resampler (``AudioResampler``).
-- :func:`fit` trims or pads (with silence) a sound to an exact number of seconds; a trimmed
-  end gets a short fade so it does not stop on a click.
-- :func:`join` puts one sound after another with an equal-power crossfade of
+- :func:`fit` trims or pads (with silence) a sound to an exact number of seconds.
+- :func:`join` puts one sound after another with a linear (equal-gain) crossfade of
   :data:`CROSSFADE_SECONDS` centred on the seam: the result lasts exactly the sum of both,
   and the join shows no step larger than the signals' own sample-to-sample changes.
+- :func:`loop` continues a sound for a given time by playing it again (crossfaded joins).
 - :func:`read_audio` decodes a file's first audio track (bytes or a path) as one
   :class:`Audio` in the file format, or None when the file has none.
 """
@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from vidserve.domain import Audio
+from vidserve.media.errors import MediaError
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
 CROSSFADE_SECONDS = 0.05
-END_FADE_SECONDS = 0.01
 
 Samples = npt.NDArray[np.float32]
 _LAYOUTS = {1: "mono", 2: "stereo"}
@@ -72,18 +72,14 @@ def conform(audio: Audio) -> Audio:
 
 
 def fit(audio: Audio, seconds: float) -> Audio:
-    """Exactly ``round(seconds * rate)`` samples: the end cut (and faded) or padded with
-    silence."""
+    """Exactly ``round(seconds * rate)`` samples: the end cut or padded with silence. A cut
+    is not faded: what follows (a crossfaded join, or the end of the file) needs no fade."""
     n = max(0, round(seconds * audio.sample_rate))
     have = audio.samples.shape[1]
     if have == n:
         return audio
     if have > n:
-        samples = audio.samples[:, :n].copy()
-        fade = min(n, round(END_FADE_SECONDS * audio.sample_rate))
-        if fade:
-            samples[:, n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        return Audio(samples, audio.sample_rate)
+        return Audio(np.ascontiguousarray(audio.samples[:, :n]), audio.sample_rate)
     pad = np.zeros((audio.samples.shape[0], n - have), dtype=np.float32)
     return Audio(np.concatenate([audio.samples, pad], axis=1), audio.sample_rate)
 
@@ -91,10 +87,13 @@ def fit(audio: Audio, seconds: float) -> Audio:
 def join(first: Audio, second: Audio) -> Audio:
     """``first`` then ``second`` (same rate and channels), crossfaded around the seam.
 
-    The crossfade spans ``CROSSFADE_SECONDS`` centred on the seam: ``first`` fades out over
-    its last half and, past its end, is continued by its own last half-window played again
+    The crossfade spans ``CROSSFADE_SECONDS`` centred on the seam. ``first`` fades out over
+    its last half-window and, past its end, is continued by that half-window read backwards
     (so the fade-out never reaches into silence); ``second`` fades in symmetrically, its first
-    half-window read backwards before its start. The output has exactly the samples of both.
+    half-window read backwards before its start. The fade is linear (equal gain), not equal
+    power, so that no sample-to-sample step inside it exceeds the larger of the two sounds'
+    own (an equal-power fade of two tones overshoots both by up to 41 %). The output has
+    exactly the samples of both.
     """
     if first.sample_rate != second.sample_rate or first.channels != second.channels:
         raise ValueError("join needs two sounds of the same rate and channels")
@@ -105,10 +104,8 @@ def join(first: Audio, second: Audio) -> Audio:
     # around the seam: first's tail mirrored on past its end, second's head mirrored before
     a_ext = np.concatenate([a[:, -half:], a[:, -1:-half - 1:-1]], axis=1)
     b_ext = np.concatenate([b[:, half - 1::-1], b[:, :half]], axis=1)
-    ramp = (np.arange(2 * half, dtype=np.float64) + 0.5) / (2 * half)
-    fade_in = np.sin(ramp * np.pi / 2).astype(np.float32)
-    fade_out = np.cos(ramp * np.pi / 2).astype(np.float32)
-    seam = a_ext * fade_out + b_ext * fade_in
+    fade_in = ((np.arange(2 * half, dtype=np.float64) + 0.5) / (2 * half)).astype(np.float32)
+    seam = a_ext * (1.0 - fade_in) + b_ext * fade_in
     out = np.concatenate([a[:, :-half], seam, b[:, half:]], axis=1)
     return Audio(np.clip(out, -1.0, 1.0).astype(np.float32), first.sample_rate)
 
@@ -118,12 +115,32 @@ def _planes(frame: av.AudioFrame) -> Samples:
     return samples
 
 
+def loop(audio: Audio, seconds: float) -> Audio:
+    """``audio`` played again and again (crossfaded at each return) for exactly ``seconds``:
+    how a sound is continued where nothing new is made for it."""
+    n = round(seconds * audio.sample_rate)
+    if audio.samples.shape[1] == 0:
+        return silence(seconds, audio.sample_rate)
+    out = audio
+    while out.samples.shape[1] < n:
+        out = join(out, audio)
+    return fit(out, seconds)
+
+
 def read_audio(source: bytes | Path, max_seconds: float | None = None) -> Audio | None:
     """The first audio track of a media file, at 48 kHz stereo; None if it has none.
 
     ``max_seconds`` stops decoding there (an upload's audio track may claim to last far longer
-    than its video)."""
-    limit = None if max_seconds is None else round(max_seconds * SAMPLE_RATE)
+    than its video). A file that cannot be decoded raises :class:`MediaError`."""
+    try:
+        return _read(source, None if max_seconds is None else round(max_seconds * SAMPLE_RATE))
+    except av.error.FFmpegError as exc:
+        raise MediaError(
+            f"The audio track cannot be read: {exc}", subject="video", code="invalid_video"
+        ) from None
+
+
+def _read(source: bytes | Path, limit: int | None) -> Audio | None:
     opened = av.open(str(source) if isinstance(source, Path) else io.BytesIO(source), mode="r")
     with opened as container:
         if not container.streams.audio:

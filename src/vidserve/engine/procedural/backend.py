@@ -139,7 +139,10 @@ class ProceduralBackend:
         look = analyse_prompt(request.prompt)
         seconds = request.num_frames / request.fps
         if request.source_video is None:
-            return soundtrack(request.prompt, request.seed, seconds, look)
+            return soundtrack(
+                request.prompt, request.seed, seconds, look,
+                fade_in=request.continue_from is None,
+            )
         if not sound_events(request.prompt, look):
             return None
         events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)

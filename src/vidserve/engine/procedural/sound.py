@@ -20,7 +20,8 @@ what moves on screen beyond the shared tempo. It is an ambient **bed** plus **so
   ``zoom`` a panning whoosh.
 
 Output: :class:`~vidserve.domain.Audio`, stereo float32 at :data:`SAMPLE_RATE`, exactly
-``seconds`` long, peak below 0.9, 10 ms fades at both ends. A pure function of
+``seconds`` long, peak below 0.9, a 10 ms fade-in (none for an extension: its start is
+crossfaded onto the source's end). A pure function of
 ``(prompt, seed, seconds)``: seeded generators only (see :mod:`.common`), so the same request
 gives the same samples, and the encoder the same bytes. Everything is vectorised numpy
 (noise is shaped in one FFT per layer); 12 s cost tens of milliseconds.
@@ -38,7 +39,7 @@ from vidserve.engine.procedural.common import FloatArray, seeded_rng
 from vidserve.engine.procedural.look import MOTIONS, WORD, Look
 
 SAMPLE_RATE = 24_000  # the encoder resamples to 48 kHz; nothing here needs more than 12 kHz
-EDGE_FADE_SECONDS = 0.01
+FADE_IN_SECONDS = 0.01
 PEAK = 0.88
 _TABLE = 4096  # samples in a one-period wavetable
 _NOISE_LOOP = 1 << 17  # 5.5 s: the length of the filtered noise loops
@@ -328,16 +329,19 @@ class _Synth:
 
 
 def soundtrack(
-    prompt: str, seed: int, seconds: float, look: Look, *, bed: bool = True
+    prompt: str, seed: int, seconds: float, look: Look, *, bed: bool = True,
+    fade_in: bool = True,
 ) -> Audio:
-    """The clip's sound: the bed (unless ``bed`` is False) and the prompt's events."""
+    """The clip's sound: the bed (unless ``bed`` is False) and the prompt's events; it fades
+    in over 10 ms unless ``fade_in`` is False (an extension's, which is crossfaded onto the
+    source's sound instead)."""
     synth = _Synth(prompt, seed, seconds, look)
     mix = np.zeros((2, synth.n))
     if bed:
         mix += 0.3 * synth.bed()
     for kind in sound_events(prompt, look):
         mix += synth.event(kind)
-    return _master(mix)
+    return _master(mix, fade_in)
 
 
 def layered(source: Audio, events: Audio) -> Audio:
@@ -353,14 +357,12 @@ def layered(source: Audio, events: Audio) -> Audio:
     return Audio(mixed.astype(np.float32), base.sample_rate)
 
 
-def _master(mix: FloatArray) -> Audio:
+def _master(mix: FloatArray, fade_in: bool) -> Audio:
     n = mix.shape[1]
     peak = float(np.abs(mix).max())
     if peak > 0:
         mix = np.tanh(mix * (1.5 / peak)) * (PEAK / math.tanh(1.5))
-    fade = min(n // 2, round(EDGE_FADE_SECONDS * SAMPLE_RATE))
+    fade = min(n, round(FADE_IN_SECONDS * SAMPLE_RATE)) if fade_in else 0
     if fade:
-        ramp = np.linspace(0.0, 1.0, fade)
-        mix[:, :fade] *= ramp
-        mix[:, n - fade :] *= ramp[::-1]
+        mix[:, :fade] *= np.linspace(0.0, 1.0, fade)
     return Audio(mix.astype(np.float32), SAMPLE_RATE)
