@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.surface.clips import seam_jump
 from vidserve.domain import Audio, GenerationRequest
 from vidserve.engine.procedural import ProceduralBackend
 from vidserve.engine.procedural.look import analyse_prompt
@@ -57,20 +58,6 @@ def steps(samples: np.ndarray) -> np.ndarray:
     """|x[i+1] - x[i]|, the larger of the two channels."""
     step: np.ndarray = np.abs(np.diff(samples, axis=1)).max(axis=0)
     return step
-
-
-def seam_jump(samples: np.ndarray, seam: int, half: int = 1200) -> tuple[float, float]:
-    """The join measure: the largest sample-to-sample step within ``half`` samples (25 ms at
-    48 kHz, wider than the crossfade) of the seam, and the largest in each of the ten windows
-    of the same width on either side of it (the neighbouring 0.25 s), as their maximum."""
-    d = steps(samples)
-    at_seam = float(d[seam - half : seam + half].max())
-    around = [
-        float(d[a : a + 2 * half].max())
-        for k in range(1, 11)
-        for a in (seam - half - 2 * half * k, seam + half + 2 * half * (k - 1))
-    ]
-    return at_seam, max(around)
 
 
 def tone(seconds: float, freq: float, rate: int = SAMPLE_RATE, phase: float = 0.0) -> Audio:
