@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from vidserve import ids
 from vidserve.api.content import content_response
-from vidserve.api.params import parse_variant
+from vidserve.api.videos.params import parse_variant
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
 from vidserve.settings import Settings
