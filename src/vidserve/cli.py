@@ -239,7 +239,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"\ttext_to_video={yes(caps.text_to_video)}"
             f"\timage_reference={yes(caps.image_reference)}\tremix={yes(caps.remix)}"
             f"\tedit={yes(caps.edit)}\textend={yes(caps.extend)}"
-            f"\tcharacters={yes(caps.characters)}"
+            f"\tcharacters={yes(caps.characters)}\taudio={yes(caps.audio)}"
             f"{facts}{problem}"
         )
     return 0

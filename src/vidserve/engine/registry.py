@@ -79,7 +79,7 @@ class ModelRegistry:
     def default(cls) -> ModelRegistry:
         spec = ModelSpec(
             "procedural", "procedural",
-            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True),
+            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True, audio=True),
         )
         aliases = {name: "procedural" for name in contract.SORA2_NAMES + contract.SORA2_PRO_NAMES}
         return cls({"procedural": spec}, aliases)
@@ -144,6 +144,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
             edit=True,
             extend=True,
             characters=True,
+            audio=True,  # the procedural soundtrack
         )
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)
