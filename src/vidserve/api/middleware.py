@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import logging as log_context
 from vidserve.api.errors import error_response, internal_error_response
-from vidserve.errors import PayloadTooLarge, VidserveError
+from vidserve.errors import PayloadTooLarge, VidserveError, storage_full
 from vidserve.ids import clean_request_id
 
 log = logging.getLogger("vidserve.api")
@@ -72,10 +72,17 @@ class RequestContextMiddleware:
             if started:
                 raise
             await error_response(exc, request_id)(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error (request %s)", request_id)
+        except Exception as exc:
+            full = storage_full(exc)
+            if full is None:
+                log.exception("unhandled error (request %s)", request_id)
+            else:
+                log.error("storage full (request %s): %s", request_id, exc)
             if started:
                 raise
+            if full is not None:
+                await error_response(full, request_id)(scope, receive, send_with_id)
+                return
             await internal_error_response(request_id)(scope, receive, send_with_id)
 
 
