@@ -87,7 +87,7 @@ class ModelRegistry:
     def default(cls) -> ModelRegistry:
         spec = ModelSpec(
             "procedural", "procedural",
-            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True),
+            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True, audio=True),
         )
         aliases = {name: "procedural" for name in SORA2_NAMES + SORA2_PRO_NAMES}
         return cls({"procedural": spec}, aliases)
@@ -152,6 +152,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
             edit=True,
             extend=True,
             characters=True,
+            audio=True,  # the procedural soundtrack
         )
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)

@@ -42,7 +42,7 @@ from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
 from vidserve.telemetry import worker_metrics
-from vidserve.worker.sources import LeadIn, chain_frames, prepare_inputs
+from vidserve.worker.sources import LeadIn, chain_audio, chain_frames, prepare_inputs
 
 log = logging.getLogger("vidserve.worker")
 
@@ -360,6 +360,8 @@ class Worker:
             expected_frames=expected,
             preset=self.settings.x264_preset,
             crf=self.settings.x264_crf,
+            audio=chain_audio(lead_in, request, clip.audio),
+            audio_track=self.settings.silent_audio_track,
         )
 
     async def _upload(self, claim: Claim, clip: EncodedClip, video_path: Path) -> None:
