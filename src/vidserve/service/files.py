@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from vidserve import contract, ids
 from vidserve.contract import FilePurpose, Order
 from vidserve.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobNotFound, BlobStore
 from vidserve.store.files import FilePage, FileStore, StoredFile
@@ -134,7 +135,11 @@ class FileService:
 
     async def delete(self, project: str, file_id: str) -> StoredFile:
         found = await self.retrieve(project, file_id)
-        if not await self.store.mark_deleted(project, found.id, int(self.clock())):
+        marked = await write_or_free(
+            lambda: self.store.mark_deleted(project, found.id, int(self.clock())),
+            lambda: self.blobs.delete_prefix(ids.file_prefix(found.id)),
+        )
+        if not marked:
             raise _not_found(file_id)
         await self.blobs.delete_prefix(ids.file_prefix(found.id))
         return found

@@ -21,6 +21,7 @@ from vidserve.domain import JobKind, Size, Video, VideoStatus
 from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotFound, RateLimited
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
+from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
 from vidserve.store.videos import ActiveJobsLimitReached, IdempotencyRecord, Page, VideoStore
@@ -296,7 +297,14 @@ class VideoService:
     async def delete(self, project: str, video_id: str) -> Video:
         if not ids.is_video_id(video_id):
             await self.retrieve(project, video_id)  # raises the 404
-        before = await self.store.mark_deleted(project, video_id, int(self.clock()))
+        async def free() -> None:
+            video = await self.store.get(project, video_id)
+            if video is not None and video.status is not VideoStatus.IN_PROGRESS:
+                await self._delete_files(video_id)
+
+        before = await write_or_free(
+            lambda: self.store.mark_deleted(project, video_id, int(self.clock())), free
+        )
         if before is None:
             raise NotFound(
                 f"Video with id '{shown_id(video_id)}' not found.", param="video_id", code=None
@@ -304,9 +312,12 @@ class VideoService:
         if before.status is not VideoStatus.IN_PROGRESS:
             # Nothing is running: remove every file now. A running job's worker sees
             # cancel_requested at its next step and removes what it wrote.
-            await self.blobs.delete_prefix(ids.video_prefix(video_id))
-            await self.blobs.delete_prefix(ids.inputs_prefix(video_id))
+            await self._delete_files(video_id)
         return before
+
+    async def _delete_files(self, video_id: str) -> None:
+        await self.blobs.delete_prefix(ids.video_prefix(video_id))
+        await self.blobs.delete_prefix(ids.inputs_prefix(video_id))
 
     async def content(self, project: str, video_id: str, variant: Variant) -> Content:
         video = await self.retrieve(project, video_id)
