@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
+from vidserve import contract
 from vidserve.domain import (
     Audio,
     Capabilities,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from vidserve.domain import Frame
 
 FRAMES_PER_STEP = 12
-DEFAULT_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+DEFAULT_SIZES = contract.SIZES
 
 
 class _Frames(Protocol):
