@@ -143,7 +143,10 @@ def make_layout(desc: SceneDescription, seed: int, width: int, height: int) -> L
     order = rng.permutation(n).tolist()
     slots = [(order[k] + 0.5) / n for k in range(n)]
     jitter = rng.uniform(-0.25, 0.25, size=(16, 4))  # per phrase: x, depth, y, phase
-    scale = 0.75 if desc.camera == "aerial" else 1.0
+    scale = 0.75 if desc.camera == "aerial" else 2.0 if desc.ground == "room" else 1.0
+    # where on the ground things stand (fractions of the ground's depth): on the sand of a
+    # beach, on the near shore of a lake
+    lo, hi = {"beach": (0.5, 0.85), "lake": (0.72, 0.9)}.get(desc.ground, (0.35, 0.85))
     groups: dict[int, list[Placed]] = {}
 
     def place(i: int, spec: SubjectSpec) -> list[Placed]:
@@ -163,9 +166,9 @@ def make_layout(desc: SceneDescription, seed: int, width: int, height: int) -> L
         elif zone == "underwater":
             base, d = hy + (0.55 + 0.35 * depth) * below, 0.8
         else:
-            base, d = hy + (0.35 + 0.55 * depth) * below, 0.7 + 0.3 * depth
+            base, d = hy + (lo + (hi - lo) * depth) * below, 0.7 + 0.3 * depth
             size *= 0.75 + 0.5 * depth
-        size = min(size, 0.9 * height)
+        size = min(size, 0.9 * height, base - 0.04 * height)
         x = (slots[i % n] + j[0] * 0.4 / n) * width
         facing = 1 if j[3] >= 0 else -1
         return _group(i, spec, kind, x, base, size, facing, d, float(j[3]) * 20, width)
@@ -363,14 +366,18 @@ class Landscape:
             self.particles.append(make_particles("rain", int(rng.integers(1 << 30)), width, height))
         if weather == "snow":
             self.particles.append(make_particles("snow", int(rng.integers(1 << 30)), width, height))
-        n_clouds = {
-            "clear": 2 if desc.time_of_day == "noon" else 1,
-            "cloudy": 6,
-            "rain": 6,
-            "storm": 7,
-            "snow": 5,
-            "fog": 0,
-        }[weather]
+        n_clouds = (
+            {
+                "clear": 2 if desc.time_of_day == "noon" else 1,
+                "cloudy": 6,
+                "rain": 6,
+                "storm": 7,
+                "snow": 5,
+                "fog": 0,
+            }[weather]
+            if desc.ground != "room"
+            else 0
+        )
         self.clouds = [
             (
                 float(rng.uniform(0, 1)),
@@ -560,7 +567,7 @@ class Landscape:
                 x += bw
         # the ground itself, from the horizon down
         if g == "room":
-            wall = self._ground_colour((225, 205, 170))
+            wall = mix((225, 205, 170), (60, 50, 70), 0.35 if desc.time_of_day == "night" else 0)
             draw.rectangle((0, 0, ww, hy), fill=wall)
             wx0, wy0 = 0.3 * ww, 0.15 * self.height
             wx1, wy1 = 0.62 * ww, 0.5 * self.height
