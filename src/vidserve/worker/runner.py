@@ -34,6 +34,7 @@ from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.registry import ModelSpec, load_backend
+from vidserve.errors import storage_full
 from vidserve.media.encode import EncodedClip, encode_video
 from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
@@ -41,7 +42,7 @@ from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
 from vidserve.telemetry import worker_metrics
-from vidserve.worker.sources import LeadIn, chain_frames, prepare_inputs
+from vidserve.worker.sources import LeadIn, chain_audio, chain_frames, prepare_inputs
 
 log = logging.getLogger("vidserve.worker")
 
@@ -310,18 +311,23 @@ class Worker:
             outcome = "cancelled" if state.cancel else "lost" if state.lost else "released"
             await self._after_stop(claim, state)
         except GenerationFailed as exc:
-            log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
-            await self._fail(claim, exc.code, exc.message)
+            if storage_full(exc) is not None:  # writing the clip or its inputs ran out of space
+                await self._infrastructure_failed(claim, "storage_full", str(exc))
+            else:
+                log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
+                await self._fail(claim, exc.code, exc.message)
         except MemoryError:
             log.exception("job %s ran out of memory", video.id)
             await self._fail(
                 claim, "out_of_memory",
                 f"Generating {video.size} for {video.seconds}s with model '{video.model}' ran "
                 "out of memory.")
-        except BlobUnavailable as exc:
-            await self._infrastructure_failed(claim, "storage_unavailable", str(exc))
         except Exception as exc:
-            if is_transient(exc):
+            if storage_full(exc) is not None:  # a full disk or bucket: not the job's fault
+                await self._infrastructure_failed(claim, "storage_full", str(exc))
+            elif isinstance(exc, BlobUnavailable):
+                await self._infrastructure_failed(claim, "storage_unavailable", str(exc))
+            elif is_transient(exc):
                 await self._infrastructure_failed(claim, "database_unavailable", str(exc))
             else:
                 log.exception("job %s crashed", video.id)
@@ -355,6 +361,8 @@ class Worker:
             expected_frames=expected,
             preset=self.settings.x264_preset,
             crf=self.settings.x264_crf,
+            audio=chain_audio(lead_in, request, clip.audio),
+            audio_track=self.settings.silent_audio_track,
         )
 
     async def _upload(self, claim: Claim, clip: EncodedClip, video_path: Path) -> None:
@@ -444,9 +452,12 @@ class Worker:
             await self._discard(claim, cancelled=False)
         else:
             log.error("job %s failed after %d attempts: %s (%s)", vid, attempt, code, detail)
-            what = "storage bucket" if code == "storage_unavailable" else "database"
-            await self._fail(claim, code, f"The video could not be generated: the {what} did "
-                             f"not answer ({attempt} attempts).")
+            reason = {
+                "storage_unavailable": "the storage bucket did not answer",
+                "storage_full": "the server's disk or storage bucket was full",
+            }.get(code, "the database did not answer")
+            await self._fail(claim, code, f"The video could not be generated: {reason} "
+                             f"({attempt} attempts).")
 
     async def _after_stop(self, claim: Claim, state: _JobState) -> None:
         vid, attempt = claim.video.id, claim.attempt
