@@ -440,3 +440,13 @@ def test_the_parsed_scene_is_exposed_for_the_soundtrack() -> None:
     scene = Scene(request("two dogs running on a beach in the rain"))
     assert scene.description.weather == "rain" and scene.description.ground == "beach"
     assert scene.description.subjects[0].kind == "dog"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 2), (3, 200), (64, 36)])
+def test_any_scene_renders_at_any_size(width: int, height: int) -> None:
+    prompt = ("a storm at night over twelve skyscrapers beside a moonlit lake, a helicopter "
+              "above two sheep, seven ducks under a bridge, zoom out, 999 fish")
+    req = GenerationRequest(model="procedural", prompt=prompt, width=width, height=height,
+                            seconds=1, seed=1, fps=3)
+    clip = ProceduralBackend().generate(req, lambda d, t: None, lambda: False)
+    assert [f.shape for f in clip.frames] == [(height, width, 3)] * 3
