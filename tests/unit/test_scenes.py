@@ -130,6 +130,8 @@ def test_the_vocabulary_covers_what_the_docs_promise() -> None:
         ("a beach, slow pan", {"ground": "beach", "camera": "pan"}),
         ("a field of flowers, zoom out", {"ground": "field", "camera": "zoom out"}),
         ("two whales", {"ground": "ocean"}),  # water subjects, no ground named: the ocean
+        ("a fish", {"ground": "ocean"}),
+        ("a campfire underwater, bubbles", {"ground": "ocean"}),
         ("a dog", {"ground": "field", "celestial": ("sun",), "time_of_day": "noon"}),
     ],
 )

@@ -97,7 +97,7 @@ GROUND_WORDS = _words(
         "desert": "desert, dunes, dune, sand dunes, sahara",
         "field": "field, fields, meadow, meadows, grass, grassland, prairie, farm, park, garden",
         "beach": "beach, shore, seashore, coast, seaside",
-        "ocean": "ocean, sea, waves, open sea, bay",
+        "ocean": "ocean, sea, waves, open sea, bay, underwater, under the sea, seabed",
         "lake": "lake, pond, lagoon",
         "river": "river, stream, creek",
         "city street": "city street, street, city, road, town, downtown, avenue, village",
@@ -398,7 +398,7 @@ def describe(prompt: str) -> SceneDescription:
             size = SIZE_WORDS[tok]
         i += 1
 
-    has_water = any(SUBJECTS[p.kind].zone == "water" for p in phrases)
+    has_water = any(SUBJECTS[p.kind].zone in ("water", "underwater") for p in phrases)
     ground = ground or ("ocean" if has_water else "field")
     time_of_day = time_of_day or "noon"
     weather = weather or "clear"
