@@ -22,14 +22,13 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from vidserve import ids
+from vidserve import ids, scratch
 from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
@@ -192,7 +191,8 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay)
+            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay,
+                                   caption=self.settings.procedural_caption)
             self._backends[spec.name] = backend
         return backend
 
@@ -269,7 +269,7 @@ class Worker:
         state = _JobState(last_beat_ok=self.rt.clock())
         loop = asyncio.get_running_loop()
         keeper = asyncio.create_task(self._keep_lease(claim, state))
-        workdir = Path(tempfile.mkdtemp(prefix="vidserve-job-"))
+        workdir = scratch.make("job")
 
         def on_step(done: int, total: int) -> None:
             state.progress = min(GENERATION_SHARE, done * GENERATION_SHARE // max(total, 1))
@@ -507,6 +507,7 @@ def _png_to_frame(data: bytes) -> Frame:
 
 async def run_worker(runtime: Runtime, *, models: list[str] | None = None,
                      parent_pid: int | None = None, concurrency: int | None = None) -> None:
+    scratch.sweep()  # what a killed worker (or server) on this machine left in TMPDIR
     worker = Worker(runtime, models=models, parent_pid=parent_pid, concurrency=concurrency)
     started = time.monotonic()
     try:
