@@ -208,7 +208,8 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay)
+            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay,
+                                   caption=self.settings.procedural_caption)
             self._backends[spec.name] = backend
         return backend
 
