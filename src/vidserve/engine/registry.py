@@ -181,14 +181,18 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
     return ModelSpec(name, backend, caps, options, problem)
 
 
-def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
+def load_backend(
+    spec: ModelSpec, *, step_delay: float = 0.0, caption: str = "label"
+) -> VideoBackend:
     """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
     the backend's own business, on its first job, so a broken model fails that job clearly
     instead of the worker."""
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
-        return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
+        return ProceduralBackend(
+            sizes=spec.capabilities.sizes, step_delay=step_delay, caption=caption
+        )
     if spec.backend == "diffusers":
         # light: torch is imported on the first job, in the generation thread
         from vidserve.engine.diffusion.backend import DiffusersBackend
