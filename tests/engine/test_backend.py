@@ -21,7 +21,8 @@ from tests.engine.conftest import models_toml
 from vidserve.domain import GenerationRequest
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.diffusion.backend import DiffusersBackend
-from vidserve.engine.registry import ModelRegistry, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelRegistry
 
 Steps = list[tuple[int, int]]
 
@@ -85,8 +86,11 @@ def test_loads_once_through_from_pretrained(engine: Callable[[str], VideoBackend
     _run(wan, _request("tiny-wan"))
     loaded = wan._loaded
     assert loaded is not None and type(loaded.main).__name__ == "WanPipeline"
-    assert type(loaded.video).__name__ == "WanVideoToVideoPipeline"
-    assert loaded.video.transformer is loaded.main.transformer  # shared, not copied
+    video = loaded.view("video")
+    assert type(video).__name__ == "WanVideoToVideoPipeline"
+    assert video.transformer is loaded.main.transformer  # shared, not copied
+    assert video.scheduler is not loaded.main.scheduler  # per-job state is the job's own
+    assert loaded.view("video").scheduler is not video.scheduler
     _run(wan, _request("tiny-wan"))
     assert wan._loaded is loaded  # resident
 

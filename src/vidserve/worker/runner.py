@@ -33,7 +33,8 @@ from vidserve import ids
 from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
-from vidserve.engine.registry import ModelSpec, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelSpec
 from vidserve.media.encode import EncodedClip, encode_video
 from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
