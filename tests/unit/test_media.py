@@ -14,16 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vidserve.api.errors import media_error
 from vidserve.engine.base import GenerationCancelled
-from vidserve.errors import InvalidRequest
 from vidserve.media.encode import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
+    SPRITE_TILE_MAX_HEIGHT,
     SPRITE_TILE_WIDTH,
     encode_video,
     probe_video,
     sprite_indices,
 )
+from vidserve.media.errors import MediaError
 from vidserve.media.images import decode_image, fit_image, parse_data_url
 
 W, H, FPS = 160, 96, 10
@@ -282,12 +284,15 @@ def test_decode_converts_to_rgb(mode: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "ICO"])
 def test_other_formats_are_rejected(fmt: str) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(encoded(gradient(), fmt), max_pixels=10_000)
     err = info.value
-    assert err.param == "input_reference" and err.code == "invalid_image"
+    assert err.subject == "image" and err.code == "invalid_image"
     assert "is not a PNG, JPEG or WebP image" in err.message
-    assert err.status_code == 400
+    mapped = media_error(err)  # the API's 400, on the parameter that carried the image
+    assert (mapped.status_code, mapped.param) == (400, "input_reference")
+    assert mapped.code == "invalid_image"
+    assert mapped.message == err.message
 
 
 @pytest.mark.parametrize(
@@ -300,7 +305,7 @@ def test_other_formats_are_rejected(fmt: str) -> None:
     ],
 )
 def test_garbage_and_truncated_data_are_rejected(data: bytes) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(data, max_pixels=10_000)
     assert info.value.code == "invalid_image"
 
@@ -308,7 +313,7 @@ def test_garbage_and_truncated_data_are_rejected(data: bytes) -> None:
 def test_pixel_limit() -> None:
     data = encoded(gradient(100, 50), "PNG")
     assert decode_image(data, max_pixels=5000).shape == (50, 100, 3)
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(data, max_pixels=4999)
     assert info.value.code == "invalid_image"
     assert "100 x 50 = 5000 pixels, more than the limit of 4999" in info.value.message
@@ -332,13 +337,13 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_pixel_limit_is_checked_before_decoding() -> None:
     # 10000 x 10000 with a bogus body: only the header is read, so the size error wins over
     # the decoding error the body would cause
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(png_header_only(10000, 10000), max_pixels=40_000_000)
     assert "has 10000 x 10000 = 100000000 pixels, more than the limit of 40000000" in (
         info.value.message
     )
     # under the limit, the same bogus body is a decoding error
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(png_header_only(100, 100), max_pixels=40_000_000)
     assert "could not be decoded" in info.value.message
 
@@ -347,7 +352,7 @@ def test_pillow_decompression_bomb_guard_becomes_a_clean_error() -> None:
     # 60000 x 60000 is beyond Pillow's own hard limit: it refuses while reading the header
     pillow_limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0)
     for limit, shown in ((40_000_000, 40_000_000), (10**12, pillow_limit)):
-        with pytest.raises(InvalidRequest) as info:
+        with pytest.raises(MediaError) as info:
             decode_image(png_header_only(60000, 60000), max_pixels=limit)
         assert info.value.code == "invalid_image"
         assert f"3600000000 pixels, more than the limit of {shown}" in info.value.message
@@ -370,7 +375,7 @@ def test_format_is_judged_from_content_not_name() -> None:
     # a WebP payload is accepted whatever it is called; a GIF named .png is not
     webp = encoded(gradient(), "WEBP")
     assert decode_image(webp, max_pixels=10_000).shape == (30, 40, 3)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(MediaError):
         decode_image(encoded(gradient(), "GIF"), max_pixels=10_000)
 
 
@@ -423,10 +428,11 @@ def test_parse_data_url_tolerates_whitespace_and_parameters() -> None:
     ],
 )
 def test_parse_data_url_rejects(url: str) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         parse_data_url(url)
-    assert info.value.param == "input_reference"
+    assert info.value.subject == "image"
     assert info.value.code == "invalid_value"
+    assert media_error(info.value).param == "input_reference"
 
 
 def test_data_url_round_trip_to_frame() -> None:
@@ -434,3 +440,48 @@ def test_data_url_round_trip_to_frame() -> None:
     url = "data:image/webp;base64," + base64.b64encode(payload).decode()
     frame = decode_image(parse_data_url(url), max_pixels=10_000)
     assert frame.shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_decode_with_fit_reduces_and_matches_a_full_decode(fmt: str) -> None:
+    """Decoding reduced (JPEG draft, whole-factor reduce) gives the size asked for and
+    nearly the pixels a full decode plus resize gives."""
+    data = encoded(gradient(1600, 1200), fmt)
+    reduced = decode_image(data, max_pixels=10_000_000, fit=(160, 90))
+    assert reduced.shape == (90, 160, 3)
+    reference = fit_image(decode_image(data, max_pixels=10_000_000), 160, 90)
+    assert np.abs(reduced.astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_decode_refuses_a_size_mismatch_from_the_header_alone() -> None:
+    """Without resizing, a wrong size is refused before the pixel data is read at all."""
+    header = png_header_only(6000, 6000)  # no IDAT: decoding would fail with a different error
+    with pytest.raises(MediaError, match="must match the requested width and height"):
+        decode_image(header, max_pixels=40_000_000, fit=(1280, 720), resize=False)
+
+
+def test_decode_with_fit_honours_exif_orientation() -> None:
+    image = Image.new("RGB", (80, 40), (10, 200, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: the picture is 40 wide, 80 tall
+    data = encoded(image, "JPEG", exif=exif.tobytes(), quality=95)
+    assert decode_image(data, max_pixels=10_000, fit=(40, 80), resize=False).shape == (80, 40, 3)
+    with pytest.raises(MediaError, match="must match"):
+        decode_image(data, max_pixels=10_000, fit=(80, 40), resize=False)
+
+
+@pytest.mark.parametrize("size", [(4, 256), (256, 4), (2, 1000), (1000, 2), (720, 1280)])
+def test_spritesheet_of_extreme_aspect_ratios_is_bounded(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Tiles keep the clip's aspect within a bounded box: the sheet stays small and valid."""
+    width, height = size
+    frames = (np.full((height, width, 3), 40 * k % 255, np.uint8) for k in range(6))
+    clip = encode_video(frames, tmp_path / "x.mp4", width=width, height=height, fps=24,
+                        expected_frames=6)
+    with Image.open(io.BytesIO(clip.spritesheet)) as sheet:
+        tile_w, tile_h = sheet.width // SPRITE_COLUMNS, sheet.height // SPRITE_ROWS
+    assert tile_w <= SPRITE_TILE_WIDTH and tile_h <= SPRITE_TILE_MAX_HEIGHT
+    assert max(tile_w, tile_h) >= min(SPRITE_TILE_WIDTH, SPRITE_TILE_MAX_HEIGHT)  # not a speck
+    aspect = width / height
+    assert abs(tile_w / tile_h - aspect) / aspect < 0.5 or min(tile_w, tile_h) <= 4

@@ -130,7 +130,7 @@ class EditService:
         else:
             served = vs._served(self._model_for_upload(model))
             self._capable(served, operation)
-        await vs._check_quota(project)
+        await vs._check_quota(project, idempotency_key)
 
         if source is not None:
             video = vs._new_video(

@@ -22,7 +22,7 @@ from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotF
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
-from vidserve.store.videos import IdempotencyRecord, Page, VideoStore
+from vidserve.store.videos import ActiveJobsLimitReached, IdempotencyRecord, Page, VideoStore
 
 if TYPE_CHECKING:
     from vidserve.service.characters import CharacterService
@@ -156,34 +156,39 @@ class VideoService:
             )
         return fetched.body
 
-    async def _check_quota(self, project: str) -> None:
+    def _over_quota(self, limit: int) -> RateLimited:
+        return RateLimited(
+            f"This project already has {limit} videos queued or in progress, the most it "
+            "may have at once. Retry when one of them finishes.",
+            retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
+        )
+
+    async def _check_quota(self, project: str, idempotency_key: str | None) -> None:
+        """An early refusal, before inputs are fetched or decoded; the insert decides for sure.
+        A replay of an Idempotency-Key is never refused: it returns the original job."""
         limit = self.settings.rate_limit_active_jobs
-        if limit and await self.store.count_active(project) >= limit:
-            raise RateLimited(
-                f"This project already has {limit} videos queued or in progress, the most it "
-                "may have at once. Retry when one of them finishes.",
-                retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
-            )
+        if not limit:
+            return
+        if idempotency_key is not None and await self.store.replay(project, idempotency_key):
+            return
+        if await self.store.count_active(project) >= limit:
+            raise self._over_quota(limit)
 
     async def _prepare_reference(self, data: bytes, size: str) -> bytes:
         """Decode with limits, check or fit the size, re-encode as PNG (never store raw input)."""
         from PIL import Image
 
-        from vidserve.media.images import decode_image, fit_image
+        from vidserve.media.images import decode_image
 
         target = Size.parse(size)
 
         def work() -> bytes:
-            frame = decode_image(data, max_pixels=self.settings.max_image_pixels)
-            height, width = frame.shape[:2]
-            if (width, height) != (target.width, target.height):
-                if not self.settings.resize_input_reference:
-                    raise InvalidRequest(
-                        "Inpaint image must match the requested width and height",
-                        param="input_reference",
-                        code="invalid_value",
-                    )
-                frame = fit_image(frame, target.width, target.height)
+            frame = decode_image(
+                data,
+                max_pixels=self.settings.max_image_pixels,
+                fit=(target.width, target.height),
+                resize=self.settings.resize_input_reference,
+            )
             out = io.BytesIO()
             Image.fromarray(frame).save(out, format="PNG", compress_level=1)
             return out.getvalue()
@@ -223,7 +228,7 @@ class VideoService:
             if self.characters is None:  # pragma: no cover - wiring
                 raise InvalidRequest("Characters are not available.", param="characters")
             await self.characters.resolve(project, cmd.character_ids)
-        await self._check_quota(project)
+        await self._check_quota(project, idempotency_key)
         video = self._new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
         video.character_ids = cmd.character_ids
         reference = None
@@ -265,7 +270,7 @@ class VideoService:
                 code="invalid_value",
             )
         served = self._served(source.model)
-        await self._check_quota(project)
+        await self._check_quota(project, idempotency_key)
         if not served.capabilities.remix:
             raise InvalidRequest(
                 f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
@@ -371,10 +376,14 @@ class VideoService:
             digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
             record = IdempotencyRecord(idempotency_key, digest)
         try:
-            inserted = await self.store.insert(video, time.time_ns(), record)
-        except BaseException:
+            inserted = await self.store.insert(
+                video, time.time_ns(), record, active_limit=self.settings.rate_limit_active_jobs
+            )
+        except BaseException as exc:
             if video.input_reference_key or video.source_key:
                 await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
+            if isinstance(exc, ActiveJobsLimitReached):
+                raise self._over_quota(exc.limit) from None
             raise
         if not inserted.created:
             if video.input_reference_key or video.source_key:

@@ -32,7 +32,7 @@ from vidserve.domain import (
     Video,
 )
 from vidserve.engine.base import GenerationFailed
-from vidserve.errors import InvalidRequest
+from vidserve.media.errors import MediaError
 from vidserve.store.blobs import BlobNotFound
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ async def _source_bytes(rt: Runtime, video: Video) -> tuple[bytes, str | None]:
     return data, source.prompt
 
 
-def _decode_failed(exc: InvalidRequest) -> GenerationFailed:
+def _decode_failed(exc: MediaError) -> GenerationFailed:
     return GenerationFailed("source_unavailable", f"The source video cannot be read: {exc}")
 
 
@@ -117,7 +117,7 @@ async def prepare_inputs(
         request = replace(request, seconds=segment)
         try:
             last = await asyncio.to_thread(_last_of, lead_in, request)
-        except InvalidRequest as exc:
+        except MediaError as exc:
             raise _decode_failed(exc) from None
         request = replace(request, continue_from=last, reference_image=last)
     if video.character_ids:
@@ -158,7 +158,7 @@ async def _characters(rt: Runtime, video: Video, fps: int) -> tuple[CharacterCli
 
         try:
             frames = await asyncio.to_thread(decode)
-        except InvalidRequest as exc:
+        except MediaError as exc:
             raise GenerationFailed(
                 "character_unavailable", f"The clip of character '{character.id}': {exc}"
             ) from None
