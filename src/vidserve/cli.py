@@ -69,10 +69,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vidserve.api.app import create_app
+    from vidserve.runtime import load_registry
     from vidserve.store.database import migrate
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    # a malformed models file stops here with one line (main prints the ConfigurationError)
+    # instead of a traceback from the server's lifespan; unavailable models are logged
+    load_registry(settings)
     migrate(settings.database_url)
     dev = settings.dev_mode and _count_db_keys(settings) == 0
     if dev and not _is_loopback(host):
@@ -238,7 +242,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"\ttext_to_video={yes(caps.text_to_video)}"
             f"\timage_reference={yes(caps.image_reference)}\tremix={yes(caps.remix)}"
             f"\tedit={yes(caps.edit)}\textend={yes(caps.extend)}"
-            f"\tcharacters={yes(caps.characters)}"
+            f"\tcharacters={yes(caps.characters)}\taudio={yes(caps.audio)}"
             f"{facts}{problem}"
         )
     return 0

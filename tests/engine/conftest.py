@@ -66,6 +66,7 @@ backend = "diffusers"
 pipeline = "WanPipeline"
 weights = "{weights}/wan2.2-a14b"
 steps = 4
+continuation_strength = 0.6
 {tiny}
 [models.tiny-ltx2]
 backend = "diffusers"

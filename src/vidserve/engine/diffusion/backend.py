@@ -23,9 +23,9 @@ Per job (:meth:`DiffusersBackend.generate`):
    (HunyuanVideo 1.5 has no ``callback_on_step_end``); ``should_stop()`` is asked before every
    transformer block, so a cancel or a lost lease stops the GPU within one block.
 5. Each pipeline call runs on a per-job view of the resident weights (its own scheduler and
-   guider), so ``--concurrency N`` never shares their state; ``concurrent_calls`` bounds how
-   many jobs of one model denoise at once (default 1: the others' decoding, encoding and
-   uploads overlap with it).
+   guider), so ``--concurrency N`` never shares their state, and one call of a model runs at
+   a time (its modules are not reentrant); the other slots' decoding, encoding and uploads
+   overlap with it.
 6. A model with sound (LTX-2) returns it in ``Clip.audio``, stitched across windows.
 7. CUDA out-of-memory becomes ``GenerationFailed("out_of_memory", ...)`` naming the model and
    sizes, after the memory is released; the worker stays up.

@@ -72,7 +72,6 @@ KEYS = frozenset(
         "cpu_threads",
         "step_delay",
         "call_args",
-        "concurrent_calls",
     }
 )
 
@@ -116,7 +115,6 @@ class DiffusersOptions:
     cpu_threads: int | None
     step_delay: float
     call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
-    concurrent_calls: int = 1  # jobs of this model denoising at once in one worker
 
     @property
     def model_family(self) -> Family:
@@ -311,9 +309,6 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     for key in call_args:
         if not _IDENT.match(str(key)):
             raise OptionsError(f"call_args: {key!r} is not an argument name")
-    concurrent = int(_get(entry, "concurrent_calls", int, 1))
-    if concurrent < 1:
-        raise OptionsError("concurrent_calls must be at least 1")
 
     continuation = _choice(entry, "continuation", CONTINUATION, "auto")
     if continuation == "auto":
@@ -364,7 +359,6 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         cpu_threads=threads,
         step_delay=step_delay,
         call_args=dict(call_args),
-        concurrent_calls=concurrent,
     )
 
 

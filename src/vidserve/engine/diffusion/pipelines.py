@@ -187,8 +187,11 @@ class Loaded:
     and step index, a guider's state, ``_num_timesteps``...). Each pipeline call of a job gets
     its own *view*: a new pipeline object of the role's class over the same resident modules
     (no copy of any weight) with its own copy of that state, so jobs in several worker slots
-    never share it. ``gate`` bounds how many jobs of this model denoise at once
-    (``concurrent_calls``).
+    never share it. The modules themselves are not reentrant either (the Wan VAE keeps a
+    causal-convolution cache between chunks; diffusers' cache hooks keep per-call state), so
+    ``lock`` lets one pipeline call of this model run at a time: on one device a second
+    concurrent denoising loop gains nothing (``bench/concurrency.py``), while the other slots'
+    decoding, encoding and uploads overlap with it.
     """
 
     opts: DiffusersOptions
@@ -198,7 +201,7 @@ class Loaded:
     device: torch.device
     dtype: torch.dtype
     geometry: Geometry
-    gate: threading.BoundedSemaphore
+    lock: threading.Lock = field(default_factory=threading.Lock)
     handles: list[Any] = field(default_factory=list)
 
     def view(self, role: Role) -> Any:
@@ -297,17 +300,14 @@ def load(opts: DiffusersOptions) -> Loaded:
     if offload == "none":
         for pipe in resident:
             pipe.to(device)
-    # offload hooks live on the shared modules: one job at a time installs and uses them
-    calls = 1 if offload != "none" else opts.concurrent_calls
-    loaded = Loaded(opts, family, main, image_source, device, dtype, geometry,
-                    threading.BoundedSemaphore(calls))
+    loaded = Loaded(opts, family, main, image_source, device, dtype, geometry)
     for pipe in resident:
         loaded.handles.extend(hooks.install(denoisers(pipe)))
     return loaded
 
 
 def _activate(loaded: Loaded, pipe: Any) -> None:
-    """With offload, install the hooks of the view about to run (the gate is 1 then)."""
+    """With offload, install the hooks of the view about to run (under the model's lock)."""
     mode = loaded.opts.offload
     if mode == "none" or loaded.device.type != "cuda":
         return
@@ -577,8 +577,8 @@ class _Job:
             watch.check()
 
         watch = hooks.Watch(self.should_stop, stepped)
-        with loaded.gate:
-            watch.check()  # a cancel while waiting for the gate
+        with loaded.lock:
+            watch.check()  # a cancel while waiting for the other job
             _activate(loaded, pipe)
             with hooks.watching(watch, pipe.scheduler), torch.inference_mode():
                 output = pipe(**kwargs)

@@ -180,11 +180,11 @@ def tiny_wan22_ti2v(seed: int = 0) -> Any:
     )
 
 
-def tiny_wan22_a14b(seed: int = 0, boundary_ratio: float = 0.8) -> Any:
+def tiny_wan22_a14b(seed: int = 0, boundary_ratio: float = 0.75) -> Any:
     """A tiny Wan 2.2 A14B-style pipeline: a high-noise ``transformer`` and a low-noise
-    ``transformer_2``, switched at ``boundary_ratio`` (0.8: with 4 steps at shift 7 the
-    timesteps are 1000, 955, 875 | 700, so every window, also a video-to-video one at strength
-    0.7 or more, runs both experts)."""
+    ``transformer_2``, switched at ``boundary_ratio`` (0.75: with 4 steps at shift 7 the
+    timesteps are 1000, 933, 778 | 7, so every window, also a video-to-video one of 2 steps
+    or more, runs both experts)."""
     d = _mod("diffusers")
     torch.manual_seed(seed)
     tok = build_tokenizer()
@@ -327,7 +327,7 @@ def tiny_ltx2(seed: int = 0) -> Any:
         decoder_block_out_channels=(8,), layers_per_block=(1,),
         decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,),
         decoder_spatio_temporal_scaling=(True,), decoder_inject_noise=(False, False),
-        downsample_type=("spatial",), upsample_residual=(False,), upsample_factor=(1,),
+        downsample_type=("spatiotemporal",), upsample_residual=(False,), upsample_factor=(1,),
         timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
         decoder_causal=False,
     ).eval()
