@@ -43,6 +43,20 @@ backend = "diffusers"
 pipeline = "WanPipeline"
 weights = "{corrupt}"
 
+[models.tiny-wan-other]
+backend = "diffusers"
+pipeline = "WanPipeline"
+weights = "{tiny_weights / 'wan-t2v'}"
+steps = 6
+guidance = 1.0
+negative_prompt = "blurry"
+native_sizes = ["64x32", "32x64"]
+native_fps = 8
+max_frames = 17
+overlap_frames = 5
+max_sequence_length = 16
+cpu_threads = 1
+
 [models.missing]
 backend = "diffusers"
 pipeline = "LTXPipeline"
@@ -264,3 +278,18 @@ def test_out_of_memory_fails_the_job_and_names_model_and_size(
     # the backend is still usable afterwards
     frames, _ = _run(engine("tiny-wan"), _request("tiny-wan"))
     assert len(frames) == 96
+
+
+def test_two_models_in_one_worker_keep_their_own_settings(
+    engine: Callable[[str], VideoBackend]
+) -> None:
+    # the same weights served twice with other steps, guidance and negative prompt: running
+    # one never changes what the other does (no shared scheduler, guider or call settings)
+    a, b = engine("tiny-wan"), engine("tiny-wan-other")
+    first, steps_a = _run(a, _request("tiny-wan", seed=3))
+    other, steps_b = _run(b, _request("tiny-wan-other", seed=3))
+    again, steps_a2 = _run(a, _request("tiny-wan", seed=3))
+    assert steps_a[-1] == steps_a2[-1] == (10, 10)  # 4 + 3 + 3
+    assert steps_b[-1] == (6 + 5 + 5, 6 + 5 + 5)  # 6 steps, then int(6 * 0.85) = 5
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other, strict=True))
