@@ -10,20 +10,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 
-from vidserve import __version__
-from vidserve.api import observability, openapi, studio
+from vidserve import __version__, scratch
+from vidserve.api import openapi, studio
+from vidserve.api.characters import routes as characters
 from vidserve.api.errors import envelope, error_response
-from vidserve.api.middleware import RequestContextMiddleware
-from vidserve.api.routes import fast_routes, router
-from vidserve.api.routes_edits import router as edits_router
-from vidserve.api.routes_files import router as files_router
+from vidserve.api.files import routes as files
+from vidserve.api.middleware.access_log import AccessLogMiddleware
+from vidserve.api.middleware.body_limit import BodyLimitMiddleware
+from vidserve.api.middleware.errors import ErrorMiddleware
+from vidserve.api.middleware.metrics import RequestMetricsMiddleware
+from vidserve.api.middleware.request_id import RequestIdMiddleware
+from vidserve.api.ops import health, metrics
+from vidserve.api.videos import routes as videos
 from vidserve.errors import VidserveError
 from vidserve.media.errors import MediaError
 from vidserve.queue.reaper import reap_forever
@@ -44,6 +52,7 @@ def _request_id(request: Request) -> str | None:
 def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scratch.sweep()  # folders a killed server or worker on this machine left in TMPDIR
         rt = Runtime.open(settings)
         app.state.runtime = rt
         stop = asyncio.Event()
@@ -65,9 +74,9 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         tasks = [asyncio.create_task(job) for job in background]
         supervisor = WorkerSupervisor(settings) if embedded_worker else None
         app.state.supervisor = supervisor  # /readyz and /metrics look at its child process
-        app.state.embedded_worker = embedded_worker
         if supervisor is not None:
-            observability.prepare_worker_metrics_dir(settings)
+            assert worker_metrics is not None
+            worker_metrics.reset()
             await supervisor.start()
         try:
             yield
@@ -84,16 +93,25 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         version=__version__,
         description="OpenAI Videos API, self-hosted.",
         lifespan=lifespan,
+        # vidserve exports its own Prometheus metrics and logs; FastAPI's native
+        # OpenTelemetry hook asks the global providers on every request (bench/api_throughput)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Starlette's own slash redirect builds an absolute Location from the client's Host
+        # header; the 404 handler below redirects with a relative one instead
+        redirect_slashes=False,
     )
-    app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
-    # /v1/videos/edits, /extensions, /characters... before /v1/videos/{video_id} routes
-    app.include_router(edits_router)
-    app.include_router(router)
-    app.include_router(files_router)
-    openapi.install(app)
-    http_metrics = observability.HttpMetrics()
-    app.include_router(observability.build_router(settings, http_metrics))
-    app.include_router(studio.build_router(settings))
+    http_metrics = metrics.HttpMetrics()
+    worker_metrics = metrics.worker_folder(settings) if embedded_worker else None
+    for router in (
+        videos.router,
+        characters.router,
+        files.router,
+        health.router,
+        metrics.build_router(settings, http_metrics, worker_metrics),
+        studio.build_router(settings),
+    ):
+        app.include_router(router)
+    openapi.install(app, settings)
     if settings.studio:
         app.router.routes.append(studio.studio_mount())
 
@@ -119,20 +137,57 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404:
-            message = f"Invalid URL ({request.method} {request.url.path[:200]})"
+            slashless = _without_trailing_slash(app, request)
+            if slashless is not None:
+                return Response(status_code=307, headers={"Location": slashless})
+            message = f"Invalid URL ({request.method} {_shown_path(request)})"
             code = None
         elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path[:200]}."
+            message = f"Method {request.method} is not allowed on {_shown_path(request)}."
             code = "method_not_allowed"
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
         else:
             message, code = str(exc.detail), None
         return JSONResponse(
             envelope(message, "invalid_request_error", None, code),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
-    app.add_middleware(observability.RequestMetricsMiddleware, metrics=http_metrics)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    # outermost last: request id, access log, metrics, the last-resort 500, the body limit
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(ErrorMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=http_metrics)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _shown_path(request: Request) -> str:
+    return request.url.path[:200].encode("ascii", "replace").decode()
+
+
+def _matching_routes(app: FastAPI, scope: dict[str, Any]) -> list[BaseRoute]:
+    return [r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE]
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method any route of this path answers (Starlette names the first route's only)."""
+    methods: set[str] = set()
+    for route in _matching_routes(app, dict(request.scope)):
+        methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _without_trailing_slash(app: FastAPI, request: Request) -> str | None:
+    """The path without its trailing slash, as a relative Location, if a route serves it."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/" or path.startswith("//"):
+        return None
+    scope = {**request.scope, "path": path.rstrip("/")}
+    if not scope["path"] or not _matching_routes(app, scope):
+        return None
+    query = request.url.query
+    return quote(scope["path"], safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")

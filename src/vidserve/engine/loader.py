@@ -12,11 +12,15 @@ from vidserve.engine.registry import ModelSpec
 from vidserve.errors import ConfigurationError
 
 
-def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
+def load_backend(
+    spec: ModelSpec, *, step_delay: float = 0.0, caption: str = "label"
+) -> VideoBackend:
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
-        return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
+        return ProceduralBackend(
+            sizes=spec.capabilities.sizes, step_delay=step_delay, caption=caption
+        )
     if spec.backend == "diffusers":
         # light: torch is imported on the first job, in the generation thread
         from vidserve.engine.diffusion.backend import DiffusersBackend

@@ -10,6 +10,11 @@
   source's frames first in the encoded file, so the result is one clip whose length is the
   stitched total and whose seam is the engine's first frame following the source's last.
 - ``characters``: each character's clip, decoded small at the request's fps.
+- sound: an edit's or extension's source audio is decoded once into ``source_audio`` (None
+  where the source has no track). :func:`chain_audio` gives the file's sound: an extension
+  keeps the source's and continues it across the seam (the new segment's sound crossfaded
+  on, or the source's played again where the model makes none); an edit keeps the source's
+  unless the model makes new sound; anything else (remix included) has the model's own.
 
 A source that is gone (deleted, expired) fails the job with ``source_unavailable``.
 """
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING
 from vidserve import ids
 from vidserve.domain import (
     DEFAULT_FPS,
+    Audio,
     CharacterClip,
     GenerationRequest,
     JobKind,
@@ -103,7 +109,10 @@ async def prepare_inputs(
         if caps is not None and not caps.edit:
             raise GenerationFailed("invalid_request", f"Model '{video.model}' cannot edit videos.")
         data, source_prompt = await _source_bytes(rt, video)
-        request = replace(request, source_video=data, source_prompt=source_prompt)
+        request = replace(
+            request, source_video=data, source_prompt=source_prompt,
+            source_audio=await _audio_of(data, video.seconds),
+        )
     elif video.kind is JobKind.EXTEND:
         if caps is not None and not caps.extend:
             raise GenerationFailed(
@@ -119,7 +128,10 @@ async def prepare_inputs(
             last = await asyncio.to_thread(_last_of, lead_in, request)
         except MediaError as exc:
             raise _decode_failed(exc) from None
-        request = replace(request, continue_from=last, reference_image=last)
+        request = replace(
+            request, continue_from=last, reference_image=last,
+            source_audio=await _audio_of(path, video.seconds - segment),
+        )
     if video.character_ids:
         if caps is not None and not caps.characters:
             raise GenerationFailed(
@@ -127,6 +139,35 @@ async def prepare_inputs(
             )
         request = replace(request, characters=await _characters(rt, video, request.fps))
     return request, lead_in
+
+
+async def _audio_of(source: bytes | Path, seconds: float) -> Audio | None:
+    from vidserve.media.audio import read_audio
+
+    try:
+        return await asyncio.to_thread(read_audio, source, seconds + 1.0)
+    except MediaError as exc:
+        raise _decode_failed(exc) from None
+
+
+def chain_audio(
+    lead_in: LeadIn | None, request: GenerationRequest, audio: Audio | None
+) -> Audio | None:
+    """The sound of the file (see the module docstring); None: the model's silence."""
+    from vidserve.media.audio import conform, fit, join, loop, silence
+
+    if lead_in is None:
+        return request.source_audio if audio is None and request.source_video is not None else audio
+    if request.source_audio is None and audio is None:
+        return None
+    before = lead_in.frames / request.fps
+    source = fit(conform(request.source_audio), before) if request.source_audio else None
+    seconds = request.num_frames / request.fps
+    if audio is not None:
+        segment = fit(conform(audio), seconds)
+    else:
+        segment = loop(source, seconds) if source is not None else silence(seconds)
+    return join(source if source is not None else silence(before), segment)
 
 
 def _last_of(lead_in: LeadIn, request: GenerationRequest) -> Frame:

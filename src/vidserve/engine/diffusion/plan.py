@@ -11,8 +11,8 @@ Pure functions (numpy and Pillow only), so they are tested without torch:
   frames of the clip, in order, as soon as no later window can change them.
 - :class:`Resampler`: maps the clip's native frames (``native_fps``) onto the requested
   ``seconds * fps`` output frames (nearest frame in time), streaming.
-- :class:`AudioStitcher`: the sound of the windows (LTX-2) as one track: each window's
-  samples at its start time, an equal-power crossfade over each overlap (no click at the
+- :class:`AudioStitcher`: the sound of the windows (LTX-2) as one track, joined at the middle
+  of each overlap with the shared crossfade of :mod:`vidserve.media.audio` (no click at the
   joins), trimmed or padded with silence to exactly ``seconds``.
 """
 
@@ -178,45 +178,40 @@ class Resampler:
 
 
 class AudioStitcher:
-    """Collect each window's sound (``(channels, samples)`` float32) into one track."""
+    """Collect each window's sound (``(channels, samples)`` float32) into one track.
+
+    Window *k* starts at ``start / native_fps`` seconds and shares its first ``overlap``
+    frames with window *k - 1*: both sounds are cut at the middle of that overlap and joined
+    there with :func:`vidserve.media.audio.join` (a short crossfade centred on the seam, no
+    click); the track is then fitted to exactly ``seconds`` (:func:`~vidserve.media.audio.fit`).
+    """
 
     def __init__(self, native_fps: int, seconds: int) -> None:
         self.native_fps = native_fps
         self.seconds = seconds
-        self._track: np.ndarray | None = None
-        self._rate = 0
-        self._end = 0  # samples written so far
+        self._track: Audio | None = None
 
     def add(self, window: Window, samples: np.ndarray, rate: int) -> None:
+        from vidserve.media.audio import fit, join
+
         if samples.ndim == 1:
             samples = samples[None, :]
-        if self._track is None:
-            self._rate = rate
-            self._track = np.zeros((samples.shape[0], 0), np.float32)
-        elif rate != self._rate or samples.shape[0] != self._track.shape[0]:
-            raise ValueError("the windows' sound changed its rate or channels")
-        start = round(window.start * rate / self.native_fps)
-        start = min(start, self._end)
-        n = min(self._end - start, samples.shape[1])
-        if n > 0:  # equal-power crossfade from the kept sound to the new window's
-            t = (np.arange(n, dtype=np.float32) + 0.5) / n
-            old = self._track[:, start:start + n]
-            self._track[:, start:start + n] = (
-                old * np.cos(t * np.pi / 2) + samples[:, :n] * np.sin(t * np.pi / 2)
-            )
-        self._track = np.concatenate([self._track[:, :start + n], samples[:, n:]], axis=1)
-        self._end = self._track.shape[1]
+        sound = Audio(np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32), rate)
+        if self._track is None or window.index == 0:
+            self._track = sound
+            return
+        seam = (window.start + window.overlap / 2) / self.native_fps
+        cut = min(round(window.overlap / 2 / self.native_fps * rate), sound.samples.shape[1])
+        rest = Audio(np.ascontiguousarray(sound.samples[:, cut:]), rate)
+        self._track = join(fit(self._track, seam), rest)
 
     def result(self) -> Audio | None:
         """The track, exactly ``seconds`` long (None: no window made sound)."""
         if self._track is None:
             return None
-        want = self.seconds * self._rate
-        track = self._track[:, :want]
-        if track.shape[1] < want:
-            track = np.pad(track, ((0, 0), (0, want - track.shape[1])))
-        return Audio(np.ascontiguousarray(np.clip(track, -1.0, 1.0), dtype=np.float32),
-                     self._rate)
+        from vidserve.media.audio import fit
+
+        return fit(self._track, self.seconds)
 
 
 def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:

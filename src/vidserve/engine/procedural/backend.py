@@ -12,16 +12,26 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
+from vidserve import contract
+from vidserve.domain import (
+    Audio,
+    Capabilities,
+    Clip,
+    GenerationRequest,
+    StepCallback,
+    StopCheck,
+)
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
-from vidserve.engine.procedural.scene import Scene
+from vidserve.engine.procedural.look import analyse_prompt
+from vidserve.engine.procedural.scene import CAPTIONS, Scene
+from vidserve.engine.procedural.sound import layered, sound_events, soundtrack
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
 
 FRAMES_PER_STEP = 12
-DEFAULT_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+DEFAULT_SIZES = contract.SIZES
 
 
 class _Frames(Protocol):
@@ -35,8 +45,8 @@ class _Frames(Protocol):
 class _Rendered:
     """A generated clip (text, image reference, extension): every frame drawn by the scene."""
 
-    def __init__(self, request: GenerationRequest) -> None:
-        self.scene = Scene(request)
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
+        self.scene = Scene(request, caption)
         # an extension starts one frame after the source's last (which is the reference)
         self.offset = 1 if request.continue_from is not None else 0
 
@@ -50,12 +60,12 @@ class _Rendered:
 class _Edited:
     """An edit: the source's frames, decoded in order, graded and decorated."""
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
         from vidserve.media.probe import iter_frames
 
         assert request.source_video is not None
         blank = np.zeros((request.height, request.width, 3), dtype=np.uint8)
-        self.scene = Scene(replace(request, reference_image=blank, continue_from=None))
+        self.scene = Scene(replace(request, reference_image=blank, continue_from=None), caption)
         self.lut = grade_lut(self.scene.look)
         self.source = iter_frames(
             request.source_video, width=request.width, height=request.height,
@@ -86,11 +96,15 @@ class ProceduralBackend:
         self,
         sizes: tuple[str, ...] = DEFAULT_SIZES,
         step_delay: float = 0.0,
+        caption: str = "label",
     ) -> None:
         if step_delay < 0:
             raise ValueError("step_delay must be >= 0")
+        if caption not in CAPTIONS:
+            raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.sizes = tuple(sizes)
         self.step_delay = float(step_delay)
+        self.caption = caption
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -100,6 +114,7 @@ class ProceduralBackend:
             edit=True,
             extend=True,
             characters=True,
+            audio=True,
             extra={"engine": "procedural", "kind": "motion graphics (not a neural model)"},
         )
 
@@ -117,10 +132,28 @@ class ProceduralBackend:
             raise GenerationFailed(
                 "invalid_reference", "the reference image must be an H x W x 3 uint8 array"
             )
-        make: Callable[[GenerationRequest], _Frames] = (
-            _Edited if request.source_video is not None else _Rendered
-        )
-        return Clip(self._steps(request, make, on_step, should_stop))
+        kind = _Edited if request.source_video is not None else _Rendered
+
+        def make(request: GenerationRequest) -> _Frames:
+            return kind(request, self.caption)
+
+        return Clip(self._steps(request, make, on_step, should_stop), self._sound(request))
+
+    @staticmethod
+    def _sound(request: GenerationRequest) -> Audio | None:
+        """A new clip's soundtrack; for an edit, the source's sound with the prompt's sound
+        events mixed in (None, the source's kept as it is, where the prompt names none)."""
+        look = analyse_prompt(request.prompt)
+        seconds = request.num_frames / request.fps
+        if request.source_video is None:
+            return soundtrack(
+                request.prompt, request.seed, seconds, look,
+                fade_in=request.continue_from is None,
+            )
+        if not sound_events(request.prompt, look):
+            return None
+        events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
+        return events if request.source_audio is None else layered(request.source_audio, events)
 
     def _steps(
         self,
