@@ -169,16 +169,22 @@ def _shown_path(request: Request) -> str:
     return request.url.path[:200].encode("ascii", "replace").decode()
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _matching_routes(app: FastAPI, scope: dict[str, Any]) -> list[BaseRoute]:
     return [r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE]
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method any route of this path answers (Starlette names the first route's only)."""
-    methods: set[str] = set()
-    for route in _matching_routes(app, dict(request.scope)):
-        methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """Every method some route of this path answers (Starlette names one route's only):
+    asked of the routes themselves, one method at a time."""
+    scope = dict(request.scope)
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in app.router.routes)
+    ]
 
 
 def _without_trailing_slash(app: FastAPI, request: Request) -> str | None:
