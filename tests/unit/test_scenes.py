@@ -130,6 +130,8 @@ def test_the_vocabulary_covers_what_the_docs_promise() -> None:
         ("a beach, slow pan", {"ground": "beach", "camera": "pan"}),
         ("a field of flowers, zoom out", {"ground": "field", "camera": "zoom out"}),
         ("two whales", {"ground": "ocean"}),  # water subjects, no ground named: the ocean
+        ("a fish", {"ground": "ocean"}),
+        ("a campfire underwater, bubbles", {"ground": "ocean"}),
         ("a dog", {"ground": "field", "celestial": ("sun",), "time_of_day": "noon"}),
     ],
 )
@@ -164,6 +166,13 @@ def test_counts_colours_and_verbs(prompt: str, kind: str, count: int,
     assert (subject.kind, subject.count, subject.colour, subject.motion) == (
         kind, count, colour, motion)
     assert motion in MOTIONS
+
+
+def test_a_verb_belongs_to_its_own_noun_phrase() -> None:
+    desc = describe("a dog sitting and a flying kite")
+    assert [(s.kind, s.motion) for s in desc.subjects] == [("dog", "still"), ("kite", "fly")]
+    desc = describe("a cat and a red balloon rising")
+    assert [(s.kind, s.motion) for s in desc.subjects] == [("cat", "still"), ("balloon", "rise")]
 
 
 def test_relations_link_two_subjects() -> None:
@@ -440,3 +449,13 @@ def test_the_parsed_scene_is_exposed_for_the_soundtrack() -> None:
     scene = Scene(request("two dogs running on a beach in the rain"))
     assert scene.description.weather == "rain" and scene.description.ground == "beach"
     assert scene.description.subjects[0].kind == "dog"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 2), (3, 200), (64, 36)])
+def test_any_scene_renders_at_any_size(width: int, height: int) -> None:
+    prompt = ("a storm at night over twelve skyscrapers beside a moonlit lake, a helicopter "
+              "above two sheep, seven ducks under a bridge, zoom out, 999 fish")
+    req = GenerationRequest(model="procedural", prompt=prompt, width=width, height=height,
+                            seconds=1, seed=1, fps=3)
+    clip = ProceduralBackend().generate(req, lambda d, t: None, lambda: False)
+    assert [f.shape for f in clip.frames] == [(height, width, 3)] * 3

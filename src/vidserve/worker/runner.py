@@ -40,7 +40,9 @@ from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
+from vidserve.store.workers import WorkerBeat, WorkerStore
 from vidserve.telemetry import worker_metrics
+from vidserve.worker.presence import beat_interval, keep_presence
 from vidserve.worker.sources import LeadIn, chain_audio, chain_frames, prepare_inputs
 
 log = logging.getLogger("vidserve.worker")
@@ -83,6 +85,7 @@ class Worker:
         self._backends: dict[str, VideoBackend] = {}
         self.jobs_done = 0
         self.metrics = worker_metrics()
+        self._started_at = runtime.clock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -134,16 +137,30 @@ class Worker:
             listen_poll=listen_poll,
         )
         await self._wakeup.start()
+        presence_stop = asyncio.Event()
+        presence = asyncio.create_task(keep_presence(
+            WorkerStore(self.rt.db), self._describe,
+            beat_interval(self.settings.lease_seconds), presence_stop,
+        ))
         log.info("worker %s serving models %s, %d at a time (%s)", self.id,
                  ", ".join(self.models), self.concurrency,
                  "LISTEN/NOTIFY" if self._wakeup.listening else "polling")
         try:
             await asyncio.gather(*(self._slot(max_jobs) for _ in range(self.concurrency)))
         finally:
+            presence_stop.set()
+            await presence
             await self._wakeup.close()
             reaper_stop.set()
             if reaper_task is not None:
                 await reaper_task
+
+    def _describe(self) -> WorkerBeat:
+        return WorkerBeat(
+            id=self.id, host=socket.gethostname(), pid=os.getpid(), models=tuple(self.models),
+            current_job=tuple(self.running), started_at=self._started_at,
+            last_beat=self.rt.clock(),
+        )
 
     async def _slot(self, max_jobs: int | None) -> None:
         """One job at a time: claim, run, repeat; sleep on the wake-up when the queue is empty."""

@@ -23,8 +23,9 @@ such as ``city street``, ``hot air balloon`` or ``in front of`` first); a simple
 - **verbs** drive a subject's motion: ``flying``, ``running`` (walking, driving, racing,
   galloping ...), ``drifting`` (floating), ``falling``, ``rising``, ``spinning``, ``swimming``,
   ``sailing``, ``bouncing`` (jumping, dancing), ``still`` (standing, sitting, parked). A verb
-  applies to the subject it follows (or, when none came before, the next one); a subject
-  without one moves as its kind usually does (birds fly, boats sail, houses stay).
+  applies to the subject it follows, or, inside a new noun phrase ("a flying kite"), to the
+  next one; a subject without one moves as its kind usually does (birds fly, boats sail,
+  houses stay).
 - **relations** between a subject and what follows: ``over`` (above), ``under`` (below),
   ``beside`` (next to, near), ``in front of``, ``behind``.
 - **camera**: ``pan`` (slow pan, tracking), ``zoom in`` (push in), ``zoom out`` (pull back),
@@ -97,7 +98,7 @@ GROUND_WORDS = _words(
         "desert": "desert, dunes, dune, sand dunes, sahara",
         "field": "field, fields, meadow, meadows, grass, grassland, prairie, farm, park, garden",
         "beach": "beach, shore, seashore, coast, seaside",
-        "ocean": "ocean, sea, waves, open sea, bay",
+        "ocean": "ocean, sea, waves, open sea, bay, underwater, under the sea, seabed",
         "lake": "lake, pond, lagoon",
         "river": "river, stream, creek",
         "city street": "city street, street, city, road, town, downtown, avenue, village",
@@ -381,7 +382,10 @@ def describe(prompt: str) -> SceneDescription:
             continue
         found = _match(tokens, i, VERB_WORDS)
         if found is not None:
-            if current is not None and phrases[current].motion is None:
+            # "birds flying": the last subject; "... and a flying kite": a new noun phrase
+            # has begun (an article, count, colour or size word), so the next subject
+            in_phrase = count is not None or colour is not None or size != 1.0
+            if current is not None and phrases[current].motion is None and not in_phrase:
                 phrases[current].motion = found[0]
             else:
                 verb_pending = found[0]
@@ -398,7 +402,7 @@ def describe(prompt: str) -> SceneDescription:
             size = SIZE_WORDS[tok]
         i += 1
 
-    has_water = any(SUBJECTS[p.kind].zone == "water" for p in phrases)
+    has_water = any(SUBJECTS[p.kind].zone in ("water", "underwater") for p in phrases)
     ground = ground or ("ocean" if has_water else "field")
     time_of_day = time_of_day or "noon"
     weather = weather or "clear"

@@ -301,7 +301,7 @@ def _relate(
 
 
 def position(
-    p: Placed, t: float, speed: float, width: int, height: int, hy: float
+    p: Placed, t: float, speed: float, width: int, height: int
 ) -> tuple[float, float, float]:
     """(x, base_y, angle) of ``p`` at ``t`` seconds."""
     m = p.motion
@@ -328,7 +328,7 @@ def position(
         x += 0.01 * width * math.sin(1.5 * t + p.phase)
         angle = 0.2 * math.sin(2 * t + p.phase) if m == "fall" else 0.0
     elif m == "spin":
-        angle = 1.6 * speed * t + p.phase * 0.0
+        angle = 1.6 * speed * t
     elif m == "bounce":
         y -= 0.07 * height * abs(math.sin(3.0 * speed * t + p.phase))
     return x, y, angle
@@ -479,19 +479,15 @@ class Landscape:
             mx, my = 0.78 * ww, 0.17 * wh
             draw.ellipse((mx - 2 * r, my - 2 * r, mx + 2 * r, my + 2 * r), fill=(230, 235, 255, 30))
             draw.ellipse((mx - r, my - r, mx + r, my + r), fill=(240, 240, 225))
-            behind = world.getpixel((round(mx + 1.9 * r), round(my)))
-            shade = behind if isinstance(behind, tuple) else (top[0], top[1], top[2])
-            draw.ellipse(
-                (mx - 0.45 * r, my - 1.05 * r, mx + 1.45 * r, my + 0.85 * r),
-                fill=(int(shade[0]), int(shade[1]), int(shade[2])),
-            )
-        self._draw_ground(draw, world, rng, ww, wh, hy)
+            # the crescent: the disc less a disc of the sky's own colour at that height
+            shade = mix(top, low, min(1.0, my / max(hy, 1.0)))
+            draw.ellipse((mx - 0.45 * r, my - 1.05 * r, mx + 1.45 * r, my + 0.85 * r), fill=shade)
+        self._draw_ground(draw, rng, ww, wh, hy)
         return world
 
     def _draw_ground(
         self,
         draw: ImageDraw.ImageDraw,
-        world: Image.Image,
         rng: np.random.Generator,
         ww: int,
         wh: int,
@@ -552,7 +548,7 @@ class Landscape:
                 shade = self._ground_colour(
                     mix((70, 78, 95), (130, 135, 150), float(rng.uniform(0, 1)))
                 )
-                draw.rectangle((x, hy - bh, x + bw - 2, hy + 1), fill=shade)
+                draw.rectangle((x, hy - bh, max(x, x + bw - 2), hy + 1), fill=shade)
                 lit = (
                     (255, 215, 120)
                     if desc.time_of_day in ("night", "sunset")
@@ -680,7 +676,7 @@ class Landscape:
         self, draw: ImageDraw.ImageDraw, t: float, cx: int, cy: int, alpha: int | None
     ) -> None:
         for p in self.layout.placed:
-            x, y, angle = position(p, t, self.speed, self.width, self.height, self.hy)
+            x, y, angle = position(p, t, self.speed, self.width, self.height)
             kind = SUBJECTS[p.kind]
             draw_subject(
                 draw,

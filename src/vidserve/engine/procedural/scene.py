@@ -121,6 +121,7 @@ class Scene:
             make_particles(kind, self.structure.particle_seed, self.width, self.height)
             for kind in self.look.effects
         ]
+        self.extra_particles = [p for p in self.particles if p.kind in ("embers", "bubbles")]
         # how strongly the overlay shows over a reference image (never fully opaque)
         self.overlay_max = 0.7
         self.cast = [
@@ -182,6 +183,10 @@ class Scene:
         caption = self._caption(t)
         if self.landscape is not None and self.reference is None:
             frame = self.landscape.frame(t)
+            if self.extra_particles:  # fire and bubbles: the landscape draws the weather
+                draw = ImageDraw.Draw(frame)
+                for particles in self.extra_particles:
+                    self._particles(draw, particles, t, 0, 0, None)
             for member in self.cast:
                 member.paste(frame, index, t, self.look.speed)
             if caption is not None:
