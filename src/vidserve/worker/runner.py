@@ -32,7 +32,8 @@ from vidserve import ids, scratch
 from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
-from vidserve.engine.registry import ModelSpec, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelSpec
 from vidserve.errors import storage_full
 from vidserve.media.encode import EncodedClip, encode_video
 from vidserve.queue.reaper import reap_forever
