@@ -34,9 +34,9 @@ import math
 
 import numpy as np
 
-from vidserve.domain import Audio
+from vidserve.domain import Audio, GenerationRequest
 from vidserve.engine.procedural.common import FloatArray, seeded_rng
-from vidserve.engine.procedural.look import MOTIONS, WORD, Look
+from vidserve.engine.procedural.look import MOTIONS, WORD, Look, analyse_prompt
 
 SAMPLE_RATE = 24_000  # the encoder resamples to 48 kHz; nothing here needs more than 12 kHz
 FADE_IN_SECONDS = 0.01
@@ -326,6 +326,22 @@ class _Synth:
         gains = np.stack([np.cos((pan + 1) * np.pi / 4), np.sin((pan + 1) * np.pi / 4)])
         whoosh: FloatArray = 0.3 * band * swell * gains
         return whoosh
+
+
+def sound_for(request: GenerationRequest) -> Audio | None:
+    """A request's sound: a new clip's soundtrack (an extension's without its fade-in); for
+    an edit, the source's sound with the prompt's events mixed in, or None (the source's kept
+    as it is) where the prompt names none."""
+    look = analyse_prompt(request.prompt)
+    seconds = request.num_frames / request.fps
+    if request.source_video is None:
+        return soundtrack(
+            request.prompt, request.seed, seconds, look, fade_in=request.continue_from is None
+        )
+    if not sound_events(request.prompt, look):
+        return None
+    events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
+    return events if request.source_audio is None else layered(request.source_audio, events)
 
 
 def soundtrack(
