@@ -102,6 +102,7 @@ def sound_events(prompt: str, look: Look) -> tuple[str, ...]:
 
 class _Synth:
     """One soundtrack's shared state: its time axis, seeded generator and tempo."""
+
     def __init__(self, prompt: str, seed: int, seconds: float, look: Look) -> None:
         self.n = max(1, round(seconds * SAMPLE_RATE))
         self.t: FloatArray = np.arange(self.n, dtype=np.float64) / SAMPLE_RATE
@@ -116,8 +117,8 @@ class _Synth:
 
         The filter runs on a loop of :data:`_NOISE_LOOP` samples (circular, so it repeats
         without a seam) tiled over the clip, the right channel read from another point of
-        it: one short FFT instead of one the length of the clip. ``extra`` (impulses, shaped
-        ``(2, _NOISE_LOOP)`` or shorter) is filtered with the noise."""
+        it: one short FFT instead of one the length of the clip. ``extra`` (impulses, at most
+        :data:`_NOISE_LOOP` samples) is added to the white noise before the filter."""
         size = min(self.n, _NOISE_LOOP)
         white = self.rng.standard_normal(size)
         if extra is not None:
