@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from vidserve import contract
 from vidserve.errors import ConfigurationError
 from vidserve.settings import Settings, load_settings
 
@@ -69,10 +70,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vidserve.api.app import create_app
+    from vidserve.runtime import load_registry
     from vidserve.store.database import migrate
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    # a malformed models file stops here with one line (main prints the ConfigurationError)
+    # instead of a traceback from the server's lifespan; unavailable models are logged
+    load_registry(settings)
     migrate(settings.database_url)
     dev = settings.dev_mode and _count_db_keys(settings) == 0
     if dev and not _is_loopback(host):
@@ -331,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="follow an existing video instead of creating one, then save it")
     gen.add_argument("--open", action="store_true",
                      help="play the result with the system's default video player")
-    gen.add_argument("--seconds", default="4")
-    gen.add_argument("--size", default="720x1280")
-    gen.add_argument("--model", default="sora-2")
+    gen.add_argument("--seconds", default=contract.DEFAULT_SECONDS)
+    gen.add_argument("--size", default=contract.DEFAULT_SIZE)
+    gen.add_argument("--model", default=contract.DEFAULT_MODEL)
     gen.add_argument("--base-url", default=None)
     gen.add_argument("--api-key", default="dev")
     gen.set_defaults(func=cmd_generate)

@@ -3,7 +3,7 @@
 Read from ``VIDSERVE_MODELS_FILE`` (TOML) or, without one, the built-in default where the
 procedural engine serves ``procedural``, ``sora-2`` and ``sora-2-pro`` (and the dated snapshot
 names). The API process only reads capabilities from here; backends are instantiated in the
-worker (``load_backend``), so the API never imports torch.
+worker (:func:`vidserve.engine.loader.load_backend`), so the API never imports torch.
 
     [models.procedural]
     backend = "procedural"
@@ -13,9 +13,13 @@ worker (``load_backend``), so the API never imports torch.
 
 A ``backend = "diffusers"`` entry serves an open model (Wan 2.x, LTX-Video, ...) through a
 diffusers pipeline; its keys are validated by :mod:`vidserve.engine.diffusion.options` (pure
-Python: reading the file never imports torch) and documented in ``docs/models.md``. A model
-whose weights are missing is still listed, with ``ModelSpec.problem`` saying why; its jobs fail
-with ``model_unavailable`` and that reason, and the other models keep serving.
+Python: reading the file never imports torch), parsed once (``ModelSpec.diffusers``) and
+documented in ``docs/models.md``. A model that cannot run (weights missing, or a saved
+configuration that cannot address its native grid or window length) is still listed, with
+``ModelSpec.problem`` saying why (``vidserve models`` shows it UNAVAILABLE, the server logs
+it at start); its jobs fail with ``model_unavailable`` and that reason, and the other models
+keep serving. A malformed file raises :class:`~vidserve.errors.ConfigurationError` naming the
+file, the model and the key.
 
 Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
 feature off, ``image_reference = false`` or ``remix = false``.
@@ -30,18 +34,18 @@ import logging
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vidserve import contract
 from vidserve.domain import Capabilities
-from vidserve.engine.base import VideoBackend
 from vidserve.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from vidserve.engine.diffusion.options import DiffusersOptions
 
 log = logging.getLogger("vidserve.engine")
 
-ALL_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
-SORA2_SIZES = ("720x1280", "1280x720")
-SORA2_NAMES = ("sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08")
-SORA2_PRO_NAMES = ("sora-2-pro", "sora-2-pro-2025-10-06")
+ALL_SIZES = contract.SIZES
 BACKENDS = ("procedural", "diffusers")
 
 
@@ -52,6 +56,7 @@ class ModelSpec:
     capabilities: Capabilities
     options: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # why the model cannot be loaded, when known at start
+    diffusers: DiffusersOptions | None = None  # the parsed entry of a diffusers model
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +66,6 @@ class ServedModel:
     name: str
     spec: ModelSpec
     capabilities: Capabilities
-
-
-def _sizes_for_alias(alias: str, sizes: tuple[str, ...]) -> tuple[str, ...]:
-    if alias.startswith("sora-2") and not alias.startswith("sora-2-pro"):
-        return tuple(s for s in sizes if s in SORA2_SIZES)
-    return sizes
 
 
 class ModelRegistry:
@@ -79,7 +78,7 @@ class ModelRegistry:
                 raise ConfigurationError(f"alias {alias!r} points at unknown model {target!r}")
             spec = models[target]
             caps = replace(
-                spec.capabilities, sizes=_sizes_for_alias(alias, spec.capabilities.sizes)
+                spec.capabilities, sizes=contract.sizes_for_model(alias, spec.capabilities.sizes)
             )
             self._served[alias] = ServedModel(alias, spec, caps)
 
@@ -89,7 +88,7 @@ class ModelRegistry:
             "procedural", "procedural",
             Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True, audio=True),
         )
-        aliases = {name: "procedural" for name in SORA2_NAMES + SORA2_PRO_NAMES}
+        aliases = {name: "procedural" for name in contract.SORA2_NAMES + contract.SORA2_PRO_NAMES}
         return cls({"procedural": spec}, aliases)
 
     @classmethod
@@ -111,6 +110,14 @@ class ModelRegistry:
             models[name] = _spec(path, name, backend, entry)
         if not models:
             raise ConfigurationError(f"models file {path}: no [models.NAME] table")
+        threads = {m.diffusers.cpu_threads for m in models.values()
+                   if m.diffusers is not None and m.diffusers.cpu_threads is not None}
+        if len(threads) > 1:  # torch's thread count is one per process
+            raise ConfigurationError(
+                f"models file {path}: cpu_threads differs between models "
+                f"({', '.join(str(t) for t in sorted(threads))}); it applies to the whole "
+                "worker process, so give every model the same value"
+            )
         aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
         return cls(models, aliases)
 
@@ -137,10 +144,27 @@ def _flag(path: Path, name: str, entry: dict[str, Any], key: str, default: bool)
     return value
 
 
+def _list(path: Path, name: str, entry: dict[str, Any], key: str, kind: type,
+          default: tuple[Any, ...]) -> tuple[Any, ...]:
+    value = entry.get(key, default)
+    if not isinstance(value, (list, tuple)) or not value or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: {key} must be a non-empty list of "
+            f"{kind.__name__}s, got {value!r}"
+        )
+    return tuple(value)
+
+
 def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSpec:
-    sizes = tuple(entry.get("sizes", ALL_SIZES))
-    seconds = tuple(int(s) for s in entry.get("seconds", (4, 8, 12)))
-    fps = int(entry.get("fps", 24))
+    sizes = _list(path, name, entry, "sizes", str, ALL_SIZES)
+    seconds = _list(path, name, entry, "seconds", int, (4, 8, 12))
+    fps = entry.get("fps", 24)
+    if not isinstance(fps, int) or isinstance(fps, bool) or fps < 1:
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: fps must be a positive integer, got {fps!r}"
+        )
     generic = ("backend", "sizes", "seconds", "fps", "image_reference", "remix")
     if backend != "diffusers":
         caps = Capabilities(
@@ -157,7 +181,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)
 
-    from vidserve.engine.diffusion.options import OptionsError, check_weights, parse
+    from vidserve.engine.diffusion.options import OptionsError, check, parse
 
     try:
         opts = parse(name, entry, path.parent)
@@ -171,9 +195,11 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         remix=_flag(path, name, entry, "remix", True),
         text_to_video=opts.text_to_video,
         remix_from_source=opts.remix_uses_source,
-        # edit: video-to-video on the source clip; extend: image-to-video from its last frame
+        # edit: the video pipeline on the source clip; extend: image-to-video from its last
+        # frame, or the video pipeline continuing it
         edit=opts.video_pipeline is not None,
-        extend=opts.image_to_video,
+        extend=opts.image_to_video or opts.video_pipeline is not None,
+        audio=opts.audio,
         extra=opts.describe(),
     )
     options = {k: v for k, v in entry.items() if k not in generic}
@@ -183,23 +209,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         options["image_weights"] = opts.image_weights
     if opts.cache_dir is not None:
         options["cache_dir"] = opts.cache_dir
-    problem = check_weights(opts)
+    problem = check(opts)
     if problem is not None:
         log.warning("model %s is unavailable: %s", name, problem)
-    return ModelSpec(name, backend, caps, options, problem)
-
-
-def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
-    """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
-    the backend's own business, on its first job, so a broken model fails that job clearly
-    instead of the worker."""
-    if spec.backend == "procedural":
-        from vidserve.engine.procedural import ProceduralBackend
-
-        return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
-    if spec.backend == "diffusers":
-        # light: torch is imported on the first job, in the generation thread
-        from vidserve.engine.diffusion.backend import DiffusersBackend
-
-        return DiffusersBackend.from_spec(spec)
-    raise ConfigurationError(f"unknown backend {spec.backend!r}")
+    return ModelSpec(name, backend, caps, options, problem, opts)

@@ -15,12 +15,11 @@ that cannot do the operation is a 400 (``Model 'x' cannot edit videos.``) before
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from vidserve import ids
+from vidserve import contract, ids, scratch
 from vidserve.domain import JobKind, Video
 from vidserve.engine.registry import ServedModel
 from vidserve.errors import InvalidRequest
@@ -38,7 +37,6 @@ from vidserve.service.videos import VideoService, shown_id
 MAX_SEGMENT_SECONDS = 20
 MAX_EXTENSIONS = 6
 MAX_TOTAL_SECONDS = 120
-DEFAULT_MODEL = "sora-2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ class EditService:
         if model is not None:
             return model
         names = self.videos.registry.names()
-        return DEFAULT_MODEL if DEFAULT_MODEL in names or not names else names[0]
+        return contract.DEFAULT_MODEL if contract.DEFAULT_MODEL in names or not names else names[0]
 
     def _capable(self, served: ServedModel, operation: Operation) -> None:
         caps = served.capabilities
@@ -189,9 +187,10 @@ class EditService:
         vs = self.videos
         caps = served.capabilities
         max_seconds = MAX_TOTAL_SECONDS - segment if segment is not None else None
-        with tempfile.TemporaryDirectory(prefix="vidserve-source-") as tmp:
+        tmp = scratch.make("source")
+        try:
             prepared = await prepare_upload(
-                upload, vs.settings, caps.sizes, caps.fps, Path(tmp) / "source.mp4",
+                upload, vs.settings, caps.sizes, caps.fps, tmp / "source.mp4",
                 max_seconds=max_seconds,
             )
             if segment is not None:
@@ -200,4 +199,6 @@ class EditService:
                                   prepared.seconds, None)
             video.source_key = source_key(video.id)
             await vs.blobs.put_file(video.source_key, prepared.path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return video, "sha256:" + hashlib.sha256(upload.data).hexdigest()

@@ -22,25 +22,28 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from vidserve import ids
+from vidserve import ids, scratch
 from vidserve import logging as log_context
 from vidserve.domain import Claim, Frame, GenerationRequest, Size, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
-from vidserve.engine.registry import ModelSpec, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelSpec
+from vidserve.errors import storage_full
 from vidserve.media.encode import EncodedClip, encode_video
 from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
 from vidserve.store.blobs import BlobUnavailable
 from vidserve.store.database import is_transient
+from vidserve.store.workers import WorkerBeat, WorkerStore
 from vidserve.telemetry import worker_metrics
+from vidserve.worker.presence import beat_interval, keep_presence
 from vidserve.worker.sources import LeadIn, chain_audio, chain_frames, prepare_inputs
 
 log = logging.getLogger("vidserve.worker")
@@ -83,6 +86,7 @@ class Worker:
         self._backends: dict[str, VideoBackend] = {}
         self.jobs_done = 0
         self.metrics = worker_metrics()
+        self._started_at = runtime.clock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -134,16 +138,30 @@ class Worker:
             listen_poll=listen_poll,
         )
         await self._wakeup.start()
+        presence_stop = asyncio.Event()
+        presence = asyncio.create_task(keep_presence(
+            WorkerStore(self.rt.db), self._describe,
+            beat_interval(self.settings.lease_seconds), presence_stop,
+        ))
         log.info("worker %s serving models %s, %d at a time (%s)", self.id,
                  ", ".join(self.models), self.concurrency,
                  "LISTEN/NOTIFY" if self._wakeup.listening else "polling")
         try:
             await asyncio.gather(*(self._slot(max_jobs) for _ in range(self.concurrency)))
         finally:
+            presence_stop.set()
+            await presence
             await self._wakeup.close()
             reaper_stop.set()
             if reaper_task is not None:
                 await reaper_task
+
+    def _describe(self) -> WorkerBeat:
+        return WorkerBeat(
+            id=self.id, host=socket.gethostname(), pid=os.getpid(), models=tuple(self.models),
+            current_job=tuple(self.running), started_at=self._started_at,
+            last_beat=self.rt.clock(),
+        )
 
     async def _slot(self, max_jobs: int | None) -> None:
         """One job at a time: claim, run, repeat; sleep on the wake-up when the queue is empty."""
@@ -191,7 +209,8 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay)
+            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay,
+                                   caption=self.settings.procedural_caption)
             self._backends[spec.name] = backend
         return backend
 
@@ -268,7 +287,7 @@ class Worker:
         state = _JobState(last_beat_ok=self.rt.clock())
         loop = asyncio.get_running_loop()
         keeper = asyncio.create_task(self._keep_lease(claim, state))
-        workdir = Path(tempfile.mkdtemp(prefix="vidserve-job-"))
+        workdir = scratch.make("job")
 
         def on_step(done: int, total: int) -> None:
             state.progress = min(GENERATION_SHARE, done * GENERATION_SHARE // max(total, 1))
@@ -309,18 +328,23 @@ class Worker:
             outcome = "cancelled" if state.cancel else "lost" if state.lost else "released"
             await self._after_stop(claim, state)
         except GenerationFailed as exc:
-            log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
-            await self._fail(claim, exc.code, exc.message)
+            if storage_full(exc) is not None:  # writing the clip or its inputs ran out of space
+                await self._infrastructure_failed(claim, "storage_full", str(exc))
+            else:
+                log.warning("job %s failed: %s %s", video.id, exc.code, exc.message)
+                await self._fail(claim, exc.code, exc.message)
         except MemoryError:
             log.exception("job %s ran out of memory", video.id)
             await self._fail(
                 claim, "out_of_memory",
                 f"Generating {video.size} for {video.seconds}s with model '{video.model}' ran "
                 "out of memory.")
-        except BlobUnavailable as exc:
-            await self._infrastructure_failed(claim, "storage_unavailable", str(exc))
         except Exception as exc:
-            if is_transient(exc):
+            if storage_full(exc) is not None:  # a full disk or bucket: not the job's fault
+                await self._infrastructure_failed(claim, "storage_full", str(exc))
+            elif isinstance(exc, BlobUnavailable):
+                await self._infrastructure_failed(claim, "storage_unavailable", str(exc))
+            elif is_transient(exc):
                 await self._infrastructure_failed(claim, "database_unavailable", str(exc))
             else:
                 log.exception("job %s crashed", video.id)
@@ -445,9 +469,12 @@ class Worker:
             await self._discard(claim, cancelled=False)
         else:
             log.error("job %s failed after %d attempts: %s (%s)", vid, attempt, code, detail)
-            what = "storage bucket" if code == "storage_unavailable" else "database"
-            await self._fail(claim, code, f"The video could not be generated: the {what} did "
-                             f"not answer ({attempt} attempts).")
+            reason = {
+                "storage_unavailable": "the storage bucket did not answer",
+                "storage_full": "the server's disk or storage bucket was full",
+            }.get(code, "the database did not answer")
+            await self._fail(claim, code, f"The video could not be generated: {reason} "
+                             f"({attempt} attempts).")
 
     async def _after_stop(self, claim: Claim, state: _JobState) -> None:
         vid, attempt = claim.video.id, claim.attempt
@@ -498,6 +525,7 @@ def _png_to_frame(data: bytes) -> Frame:
 
 async def run_worker(runtime: Runtime, *, models: list[str] | None = None,
                      parent_pid: int | None = None, concurrency: int | None = None) -> None:
+    scratch.sweep()  # what a killed worker (or server) on this machine left in TMPDIR
     worker = Worker(runtime, models=models, parent_pid=parent_pid, concurrency=concurrency)
     started = time.monotonic()
     try:

@@ -20,10 +20,12 @@ from vidserve.api.deps import authorize, runtime
 from vidserve.api.files.params import parse_file_create, parse_file_list_query
 from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.routing import ThinRoute
+from vidserve.api.validation import reject_unknown_query
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
 
 @router.post(
@@ -48,6 +50,7 @@ async def list_files(
     ),
 ) -> FileList:
     project = await authorize(request)
+    reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after", "purpose"))
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
     page = await runtime(request).files.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
@@ -81,6 +84,7 @@ async def delete_file(request: Request, file_id: str) -> FileDeleted:
 )
 async def file_content(request: Request, file_id: str) -> Response:
     project = await authorize(request)
+    reject_unknown_query(request.query_params.multi_items(), ())
     rt = runtime(request)
     found = await rt.files.content(project, file_id)
     content = Content(

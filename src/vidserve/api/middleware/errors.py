@@ -1,9 +1,10 @@
 """The last resort: an error that escaped every route handler becomes OpenAI's envelope.
 
 A ``VidserveError`` raised outside a route's handlers (from ``receive()``, e.g. the body limit)
-is answered as itself; anything else is a bug: logged with the request id, answered with a
-500 that never shows the exception's text. After the response has started nothing can be
-answered any more, and the exception goes on to the server.
+is answered as itself; a full disk or bucket (:func:`vidserve.errors.storage_full`) is a 503
+``storage_full`` with ``Retry-After``; anything else is a bug: logged with the request id,
+answered with a 500 that never shows the exception's text. After the response has started
+nothing can be answered any more, and the exception goes on to the server.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve.api.errors import error_response, internal_error_response
-from vidserve.errors import VidserveError
+from vidserve.errors import VidserveError, storage_full
 
 log = logging.getLogger("vidserve.api")
 
@@ -40,11 +41,18 @@ class ErrorMiddleware:
             if started:
                 raise
             await error_response(exc, _request_id(scope))(scope, receive, send)
-        except Exception:
+        except Exception as exc:
             request_id = _request_id(scope) or "unknown"
-            log.exception("unhandled error (request %s)", request_id)
+            full = storage_full(exc)  # a full disk or bucket: a 503 that says so, not a bug
+            if full is None:
+                log.exception("unhandled error (request %s)", request_id)
+            else:
+                log.error("storage full (request %s): %s", request_id, exc)
             if started:
                 raise
+            if full is not None:
+                await error_response(full, request_id)(scope, receive, send)
+                return
             await internal_error_response(request_id)(scope, receive, send)
 
 

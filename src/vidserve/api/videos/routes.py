@@ -4,13 +4,14 @@ extensions. Each one: parse and authorise, one service call, a wire model."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from vidserve import contract
 from vidserve.api.bodies import read_body
 from vidserve.api.content import content_response
 from vidserve.api.deps import about_video, authorize, idempotency_key, runtime
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.routing import ThinRoute
 from vidserve.api.validation import parse_list_query, reject_unknown_query
 from vidserve.api.videos.params import (
     parse_create,
@@ -31,7 +32,7 @@ from vidserve.api.videos.wire import (
 )
 from vidserve.domain import Video
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
 
 def _created(request: Request, video: Video) -> VideoObject:
@@ -57,7 +58,7 @@ async def list_videos(
     after: str | None = Query(None, description="a video id: the page after it"),
 ) -> VideoList:
     project = await authorize(request)
-    reject_unknown_query(request.query_params.keys(), ("limit", "order", "after"))
+    reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after"))
     n, direction, cursor = parse_list_query(limit, order, after, contract.VIDEO_LIST_LIMIT)
     page = await runtime(request).service.list(project, limit=n, order=direction, after=cursor)
     data = [video_object(v) for v in page.videos]
@@ -71,8 +72,7 @@ async def list_videos(
 
 @router.get("/videos/{video_id}", response_model=VideoObject)
 async def retrieve_video(request: Request, video_id: str) -> Response:
-    """The call every polling client makes about once a second: answered with the wire
-    model's JSON directly (no response-model round trip), plus ``openai-poll-after-ms``
+    """The call every polling client makes about once a second; ``openai-poll-after-ms``
     while the video is not finished."""
     project = await authorize(request)
     rt = runtime(request)
@@ -80,7 +80,8 @@ async def retrieve_video(request: Request, video_id: str) -> Response:
     headers = {}
     if not video.status.terminal:
         headers["openai-poll-after-ms"] = str(rt.settings.poll_after_ms)
-    return JSONResponse(video_object(video).model_dump(mode="json"), headers=headers)
+    body = video_object(video).model_dump_json()
+    return Response(body, headers=headers, media_type="application/json")
 
 
 @router.delete("/videos/{video_id}", response_model=DeletedVideo)
@@ -113,7 +114,7 @@ async def download_content(
 ) -> Response:
     project = await authorize(request)
     rt = runtime(request)
-    reject_unknown_query(request.query_params.keys(), ("variant",))
+    reject_unknown_query(request.query_params.multi_items(), ("variant",))
     content = await rt.service.content(project, video_id, parse_variant(variant))
     return content_response(request, rt.blobs, content)
 

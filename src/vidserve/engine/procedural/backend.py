@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
+from vidserve import contract
 from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
-from vidserve.engine.procedural.scene import Scene
+from vidserve.engine.procedural.scene import CAPTIONS, Scene
 from vidserve.engine.procedural.sound import sound_for
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
 
 FRAMES_PER_STEP = 12
-DEFAULT_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+DEFAULT_SIZES = contract.SIZES
 
 
 class _Frames(Protocol):
@@ -36,8 +37,8 @@ class _Frames(Protocol):
 class _Rendered:
     """A generated clip (text, image reference, extension): every frame drawn by the scene."""
 
-    def __init__(self, request: GenerationRequest) -> None:
-        self.scene = Scene(request)
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
+        self.scene = Scene(request, caption)
         # an extension starts one frame after the source's last (which is the reference)
         self.offset = 1 if request.continue_from is not None else 0
 
@@ -51,12 +52,12 @@ class _Rendered:
 class _Edited:
     """An edit: the source's frames, decoded in order, graded and decorated."""
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
         from vidserve.media.probe import iter_frames
 
         assert request.source_video is not None
         blank = np.zeros((request.height, request.width, 3), dtype=np.uint8)
-        self.scene = Scene(replace(request, reference_image=blank, continue_from=None))
+        self.scene = Scene(replace(request, reference_image=blank, continue_from=None), caption)
         self.lut = grade_lut(self.scene.look)
         self.source = iter_frames(
             request.source_video, width=request.width, height=request.height,
@@ -87,11 +88,15 @@ class ProceduralBackend:
         self,
         sizes: tuple[str, ...] = DEFAULT_SIZES,
         step_delay: float = 0.0,
+        caption: str = "label",
     ) -> None:
         if step_delay < 0:
             raise ValueError("step_delay must be >= 0")
+        if caption not in CAPTIONS:
+            raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.sizes = tuple(sizes)
         self.step_delay = float(step_delay)
+        self.caption = caption
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -119,9 +124,11 @@ class ProceduralBackend:
             raise GenerationFailed(
                 "invalid_reference", "the reference image must be an H x W x 3 uint8 array"
             )
-        make: Callable[[GenerationRequest], _Frames] = (
-            _Edited if request.source_video is not None else _Rendered
-        )
+        kind = _Edited if request.source_video is not None else _Rendered
+
+        def make(request: GenerationRequest) -> _Frames:
+            return kind(request, self.caption)
+
         return Clip(self._steps(request, make, on_step, should_stop), sound_for(request))
 
     def _steps(
