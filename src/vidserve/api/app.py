@@ -88,11 +88,23 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             await asyncio.gather(*tasks)
             await rt.close()
 
+    http_metrics = metrics.HttpMetrics()
+    worker_metrics = metrics.worker_folder(settings) if embedded_worker else None
+    routers = (
+        videos.router,
+        characters.router,
+        files.router,
+        health.router,
+        metrics.build_router(settings, http_metrics, worker_metrics),
+        studio.build_router(settings),
+    )
     app = FastAPI(
         title="vidserve",
         version=__version__,
         description="OpenAI Videos API, self-hosted.",
         lifespan=lifespan,
+        # the resources' routes, served flat: an included router is matched twice per request
+        routes=[route for router in routers for route in router.routes],
         # vidserve exports its own Prometheus metrics and logs; FastAPI's native
         # OpenTelemetry hook asks the global providers on every request (bench/api_throughput)
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -100,17 +112,6 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         # header; the 404 handler below redirects with a relative one instead
         redirect_slashes=False,
     )
-    http_metrics = metrics.HttpMetrics()
-    worker_metrics = metrics.worker_folder(settings) if embedded_worker else None
-    for router in (
-        videos.router,
-        characters.router,
-        files.router,
-        health.router,
-        metrics.build_router(settings, http_metrics, worker_metrics),
-        studio.build_router(settings),
-    ):
-        app.include_router(router)
     openapi.install(app, settings)
     if settings.studio:
         app.router.routes.append(studio.studio_mount())
