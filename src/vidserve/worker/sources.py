@@ -157,17 +157,20 @@ def chain_audio(
     from vidserve.media.audio import conform, fit, join, loop, silence
 
     if lead_in is None:
-        return request.source_audio if audio is None and request.source_video is not None else audio
+        # only edits carry source_audio: a remix's sound is the model's own
+        return audio if audio is not None else request.source_audio
     if request.source_audio is None and audio is None:
         return None
-    before = lead_in.frames / request.fps
-    source = fit(conform(request.source_audio), before) if request.source_audio else None
-    seconds = request.num_frames / request.fps
+    before, seconds = lead_in.frames / request.fps, request.num_frames / request.fps
+    if request.source_audio is None:
+        source = silence(before)
+    else:
+        source = fit(conform(request.source_audio), before)
     if audio is not None:
         segment = fit(conform(audio), seconds)
     else:
-        segment = loop(source, seconds) if source is not None else silence(seconds)
-    return join(source if source is not None else silence(before), segment)
+        segment = loop(source, seconds)
+    return join(source, segment)
 
 
 def _last_of(lead_in: LeadIn, request: GenerationRequest) -> Frame:
