@@ -25,6 +25,7 @@ from vidserve.media.encode import (
     sprite_indices,
 )
 from vidserve.media.images import decode_image, fit_image, parse_data_url
+from vidserve.media.probe import iter_frames, last_of
 
 W, H, FPS = 160, 96, 10
 
@@ -434,3 +435,41 @@ def test_data_url_round_trip_to_frame() -> None:
     url = "data:image/webp;base64," + base64.b64encode(payload).decode()
     frame = decode_image(parse_data_url(url), max_pixels=10_000)
     assert frame.shape == (30, 40, 3)
+
+
+def _keyframed_clip(path: Path, count: int, fps: int, gop: int) -> Path:
+    """An H.264 MP4 of ``count`` distinct frames with a keyframe every ``gop`` frames."""
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"g": str(gop),
+                                                                   "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for frame in numbered(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fps", "count"),
+    [(24, 60), (24, 37), (24, 1), (30, 40), (12, 20), (24, 90)],
+    ids=["whole", "mid-gop", "first", "faster", "slower", "past-the-end"],
+)
+def test_last_of_is_the_last_frame_iter_frames_yields(
+    tmp_path: Path, fps: int, count: int
+) -> None:
+    """The seam of an extension, read from the keyframe before it, is exactly the frame the
+    encoder gets last from the full decode (same fps, resampled, and past the clip's end)."""
+    clip = _keyframed_clip(tmp_path / "clip.mp4", 60, 24, gop=8)
+    expected = list(iter_frames(clip, width=W // 2, height=H // 2, fps=fps, count=count))[-1]
+    seam = last_of(clip, width=W // 2, height=H // 2, fps=fps, count=count)
+    assert seam.shape == expected.shape
+    assert np.array_equal(seam, expected)
+
+
+def test_last_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "not.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    with pytest.raises(InvalidRequest):
+        last_of(path, width=W, height=H, fps=24, count=4)

@@ -17,7 +17,8 @@ Contract:
   (``max_frames`` / ``max_side``), so a lying header cannot make the server decode forever.
 - :func:`normalise` = :func:`iter_frames` into :func:`vidserve.media.encode.encode_video`:
   an H.264 MP4 of exactly ``seconds * fps`` frames, the only form in which an upload is kept.
-- :func:`last_frame` is the last decoded frame of a clip (the seam of an extension).
+- :func:`last_of` is the last frame :func:`iter_frames` would yield, read from the keyframe
+  before it (the seam of an extension: the clip is decoded once, by the encoder).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
-import numpy as np
 
 from vidserve.errors import InvalidRequest
 from vidserve.media.encode import encode_video
@@ -265,12 +265,44 @@ def iter_frames(
         decoded.close()
 
 
-def last_frame(source: bytes | Path, *, param: str = "video") -> Frame:
-    last: Frame | None = None
-    for _, frame in _decoded(source, max_frames=None, max_side=None, param=param):
-        last = frame
-    assert last is not None  # _decoded raises on an empty stream
-    return np.ascontiguousarray(last)
+def last_of(source: Path, *, width: int, height: int, fps: float, count: int) -> Frame:
+    """The last of the ``count`` frames :func:`iter_frames` yields (the seam of an
+    extension), decoded from the keyframe before it instead of from the start of the clip.
+
+    The frame nearest in time to ``start + (count - 1) / fps`` (the later one on a tie, and
+    the clip's last frame when it is shorter), as :func:`iter_frames` picks it.
+    """
+    param = "video"
+    with source.open("rb") as fh:
+        kind = sniff_container(fh.read(16))
+    container = None
+    try:
+        container = _open(source, kind)
+        stream = container.streams.video[0]
+        first = next(container.decode(stream), None)
+        if first is None or first.time is None:
+            raise _bad("The video has no frames that could be decoded.", param)
+        target = float(first.time) + (count - 1) / fps
+        best, best_time = first, float(first.time)
+        if stream.time_base is not None and target > best_time:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                t = float(frame.time)
+                if abs(t - target) <= abs(best_time - target) + 1e-9:
+                    best, best_time = frame, t
+                elif t > target:
+                    break
+        rgb: Frame = best.to_ndarray(format="rgb24")  # type: ignore[assignment]
+    except InvalidRequest:
+        raise
+    except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
+        raise _bad(f"The video could not be decoded: {_reason(exc)}.", param) from None
+    finally:
+        if container is not None:
+            container.close()
+    return fit_image(rgb, width, height)
 
 
 def normalise(
