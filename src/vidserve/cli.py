@@ -172,7 +172,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
-    from vidserve.net.fetch import FetchRefused, fetch
+    from vidserve.net.fetch import FetchRefused, fetch, vet
     from vidserve.service.webhooks import endpoint_policy
     from vidserve.store.database import Database, migrate
     from vidserve.store.webhooks import WebhookStore
@@ -186,7 +186,9 @@ def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
             if args.action == "create":
                 policy = endpoint_policy(settings)
                 try:  # the same rules as at delivery time, checked now to fail early
-                    await fetch(args.url, policy, method="HEAD") if args.check else None
+                    await vet(args.url, policy)
+                    if args.check:
+                        await fetch(args.url, policy, method="HEAD")
                 except FetchRefused as exc:
                     print(f"vidserve: refusing {args.url}: {exc}", file=sys.stderr)
                     return 1

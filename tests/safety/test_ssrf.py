@@ -12,7 +12,7 @@ import pytest
 
 from tests.safety.helpers import Recorder, png
 from tests.servers import ServerProcess
-from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch, is_public
+from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch, is_public, vet
 
 AUTH = {"Authorization": "Bearer test"}
 
@@ -88,19 +88,41 @@ def test_https_only_by_default(server: ServerProcess, image_host: Recorder) -> N
     assert "only https" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    "address",
-    ["127.0.0.1", "10.1.1.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.100.0.1",
-     "0.0.0.0", "255.255.255.255", "224.1.1.1", "240.0.0.1", "::1", "::", "::ffff:10.0.0.1",
-     "64:ff9b::a00:1", "2002:c0a8:101::1", "fc00::1", "fe80::1", "ff02::1", "2001::1"],
-)
+# One address from each special-purpose range (IANA registries, deprecated ranges included).
+NON_PUBLIC = [
+    "127.0.0.1", "10.1.1.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.100.0.1",
+    "0.0.0.0", "0.1.2.3", "255.255.255.255", "224.1.1.1", "240.0.0.1", "192.0.0.8",
+    "192.0.2.1", "198.51.100.1", "203.0.113.1", "198.18.0.1", "198.19.255.255",
+    "192.88.99.1", "192.88.99.255",  # 6to4 relay anycast (deprecated)
+    "::1", "::", "::ffff:10.0.0.1", "::10.0.0.1", "::8.8.8.8",  # IPv4-compatible (deprecated)
+    "64:ff9b::a00:1", "64:ff9b:1::1", "2002:c0a8:101::1", "2002:7f00:1::1", "100::1",
+    "2001::1", "2001:1::1", "2001:db8::1", "3fff::1", "3fff:fff:ffff::1", "5f00::1",
+    "fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1", "feff::1", "ff02::1",
+    "4000::1", "8000::1", "e000::1",  # outside global unicast 2000::/3
+]
+PUBLIC = [
+    "8.8.8.8", "1.1.1.1", "192.88.100.1", "198.20.0.1", "2606:4700:4700::1111",
+    "2a00:1450:4001::1", "2c0f:fb50::1",
+    "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",  # embed a public IPv4
+]
+
+
+@pytest.mark.parametrize("address", NON_PUBLIC)
 def test_non_public_addresses(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+@pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_webhook_and_image_policies_refuse_such_hosts(address: str) -> None:
+    """The check used at ``webhooks create`` and before any fetch refuses every such literal."""
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(FetchRefused, match="non-public"):
+        asyncio.run(vet(f"https://{host}/hook", FetchPolicy()))
 
 
 def test_redirect_to_a_private_address_is_refused() -> None:

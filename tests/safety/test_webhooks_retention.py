@@ -32,17 +32,43 @@ def _status(base: str, vid: str) -> str:
     return str(httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"])
 
 
-def _add_endpoint(data_dir: Path, url: str) -> str:
+def _webhooks_create(
+    data_dir: Path, url: str, *, allow_private: bool
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
-    result = subprocess.run(
+    env |= {"VIDSERVE_DATA_DIR": str(data_dir)}
+    if allow_private:  # the receivers in these tests live on loopback
+        env |= {"VIDSERVE_WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
+    return subprocess.run(
         [sys.executable, "-m", "vidserve", "webhooks", "create", "--project", "default",
          "--url", url],
-        env=env | {"VIDSERVE_DATA_DIR": str(data_dir)},
-        capture_output=True, text=True, timeout=60, check=True,
+        env=env, capture_output=True, text=True, timeout=60, check=False,
     )
+
+
+def _add_endpoint(data_dir: Path, url: str) -> str:
+    result = _webhooks_create(data_dir, url, allow_private=True)
+    assert result.returncode == 0, result.stderr
     secret = result.stdout.strip()
     assert secret.startswith("whsec_")
     return secret
+
+
+def test_webhooks_create_refuses_urls_it_would_never_deliver_to(tmp_path: Path) -> None:
+    """Loopback, private and special-purpose targets are refused when the endpoint is added."""
+    for url in ("https://127.0.0.1/hooks", "https://localhost/hooks", "https://[::1]/h",
+                "https://10.0.0.7/h", "https://[fec0::1]/h", "https://[3fff::1]/h",
+                "https://192.88.99.1/h", "http://example.com/h", "ftp://example.com/h"):
+        result = _webhooks_create(tmp_path / "data", url, allow_private=False)
+        assert result.returncode == 1, (url, result.stdout)
+        assert "refusing" in result.stderr and not result.stdout.strip(), url
+    listed = subprocess.run(
+        [sys.executable, "-m", "vidserve", "webhooks", "list"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
+        | {"VIDSERVE_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert listed.stdout.strip() == ""  # nothing was stored
 
 
 def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ from sqlalchemy import update
 
 from tests.surface.clips import encoded_clip, mp4_clip
 from vidserve import ids
+from vidserve.api.errors import media_error
 from vidserve.domain import Capabilities, Video, VideoStatus
 from vidserve.engine.registry import ALL_SIZES, ModelRegistry, ModelSpec
 from vidserve.errors import InvalidRequest, InvalidValue
+from vidserve.media.errors import MediaError
 from vidserve.media.probe import UploadLimits, probe_upload
 from vidserve.service.edits import EditService, EditVideo, ExtendVideo
 from vidserve.service.files import clean_filename
@@ -147,9 +149,10 @@ def test_probe_rejects(data: object, limits: UploadLimits, code: str, fragment: 
     elif data == "mp4":
         data = mp4_clip(320, 180, 2.0)
     assert isinstance(data, bytes)
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(MediaError) as caught:
         probe_upload(data, limits)
-    assert caught.value.param == "video" and caught.value.code == code
+    assert caught.value.subject == "video" and caught.value.code == code
+    assert media_error(caught.value).param == "video"
     assert fragment in caught.value.message, caught.value.message
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vidserve.api.errors import media_error
 from vidserve.engine.base import GenerationCancelled
-from vidserve.errors import InvalidRequest
 from vidserve.media.encode import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
@@ -24,6 +24,7 @@ from vidserve.media.encode import (
     probe_video,
     sprite_indices,
 )
+from vidserve.media.errors import MediaError
 from vidserve.media.images import decode_image, fit_image, parse_data_url
 from vidserve.media.probe import iter_frames, last_of
 
@@ -283,12 +284,15 @@ def test_decode_converts_to_rgb(mode: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "ICO"])
 def test_other_formats_are_rejected(fmt: str) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(encoded(gradient(), fmt), max_pixels=10_000)
     err = info.value
-    assert err.param == "input_reference" and err.code == "invalid_image"
+    assert err.subject == "image" and err.code == "invalid_image"
     assert "is not a PNG, JPEG or WebP image" in err.message
-    assert err.status_code == 400
+    mapped = media_error(err)  # the API's 400, on the parameter that carried the image
+    assert (mapped.status_code, mapped.param) == (400, "input_reference")
+    assert mapped.code == "invalid_image"
+    assert mapped.message == err.message
 
 
 @pytest.mark.parametrize(
@@ -301,7 +305,7 @@ def test_other_formats_are_rejected(fmt: str) -> None:
     ],
 )
 def test_garbage_and_truncated_data_are_rejected(data: bytes) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(data, max_pixels=10_000)
     assert info.value.code == "invalid_image"
 
@@ -309,7 +313,7 @@ def test_garbage_and_truncated_data_are_rejected(data: bytes) -> None:
 def test_pixel_limit() -> None:
     data = encoded(gradient(100, 50), "PNG")
     assert decode_image(data, max_pixels=5000).shape == (50, 100, 3)
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(data, max_pixels=4999)
     assert info.value.code == "invalid_image"
     assert "100 x 50 = 5000 pixels, more than the limit of 4999" in info.value.message
@@ -333,13 +337,13 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_pixel_limit_is_checked_before_decoding() -> None:
     # 10000 x 10000 with a bogus body: only the header is read, so the size error wins over
     # the decoding error the body would cause
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(png_header_only(10000, 10000), max_pixels=40_000_000)
     assert "has 10000 x 10000 = 100000000 pixels, more than the limit of 40000000" in (
         info.value.message
     )
     # under the limit, the same bogus body is a decoding error
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         decode_image(png_header_only(100, 100), max_pixels=40_000_000)
     assert "could not be decoded" in info.value.message
 
@@ -348,7 +352,7 @@ def test_pillow_decompression_bomb_guard_becomes_a_clean_error() -> None:
     # 60000 x 60000 is beyond Pillow's own hard limit: it refuses while reading the header
     pillow_limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0)
     for limit, shown in ((40_000_000, 40_000_000), (10**12, pillow_limit)):
-        with pytest.raises(InvalidRequest) as info:
+        with pytest.raises(MediaError) as info:
             decode_image(png_header_only(60000, 60000), max_pixels=limit)
         assert info.value.code == "invalid_image"
         assert f"3600000000 pixels, more than the limit of {shown}" in info.value.message
@@ -371,7 +375,7 @@ def test_format_is_judged_from_content_not_name() -> None:
     # a WebP payload is accepted whatever it is called; a GIF named .png is not
     webp = encoded(gradient(), "WEBP")
     assert decode_image(webp, max_pixels=10_000).shape == (30, 40, 3)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(MediaError):
         decode_image(encoded(gradient(), "GIF"), max_pixels=10_000)
 
 
@@ -424,10 +428,11 @@ def test_parse_data_url_tolerates_whitespace_and_parameters() -> None:
     ],
 )
 def test_parse_data_url_rejects(url: str) -> None:
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(MediaError) as info:
         parse_data_url(url)
-    assert info.value.param == "input_reference"
+    assert info.value.subject == "image"
     assert info.value.code == "invalid_value"
+    assert media_error(info.value).param == "input_reference"
 
 
 def test_data_url_round_trip_to_frame() -> None:
@@ -471,5 +476,5 @@ def test_last_of_is_the_last_frame_iter_frames_yields(
 def test_last_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:
     path = tmp_path / "not.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(MediaError):
         last_of(path, width=W, height=H, fps=24, count=4)

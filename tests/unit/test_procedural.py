@@ -15,10 +15,10 @@ from vidserve.engine.base import GenerationCancelled, VideoBackend
 from vidserve.engine.procedural import (
     FRAMES_PER_STEP,
     ProceduralBackend,
-    _wrap,
     analyse_prompt,
     make_structure,
 )
+from vidserve.engine.procedural.caption import wrap
 
 W, H = 192, 112
 
@@ -224,13 +224,13 @@ def test_prompt_is_drawn_as_a_caption() -> None:
 def test_long_prompts_are_wrapped_and_truncated() -> None:
     font = ImageFont.load_default(size=20)
     text = "word " * 400
-    lines = _wrap(text.strip(), font, 300, 2)
+    lines = wrap(text.strip(), font, 300, 2)
     assert len(lines) == 2
     assert lines[-1].endswith("...")
     assert all(font.getlength(line) <= 300 for line in lines)
-    assert _wrap("short prompt", font, 300, 2) == ["short prompt"]
+    assert wrap("short prompt", font, 300, 2) == ["short prompt"]
     # one unbreakable word wider than a line is cut, not overflowing
-    long_word = _wrap("x" * 500, font, 100, 2)
+    long_word = wrap("x" * 500, font, 100, 2)
     assert all(font.getlength(line) <= 100 for line in long_word)
     # a huge prompt still renders quickly at full size
     start = time.perf_counter()

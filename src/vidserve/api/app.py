@@ -25,6 +25,7 @@ from vidserve.api.routes import fast_routes, router
 from vidserve.api.routes_edits import router as edits_router
 from vidserve.api.routes_files import router as files_router
 from vidserve.errors import VidserveError
+from vidserve.media.errors import MediaError
 from vidserve.queue.reaper import reap_forever
 from vidserve.runtime import Runtime
 from vidserve.service.retention import RetentionCollector
@@ -97,7 +98,8 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         app.router.routes.append(studio.studio_mount())
 
     @app.exception_handler(VidserveError)
-    async def _vidserve_error(request: Request, exc: VidserveError) -> Response:
+    @app.exception_handler(MediaError)
+    async def _vidserve_error(request: Request, exc: VidserveError | MediaError) -> Response:
         return error_response(exc, _request_id(request))
 
     @app.exception_handler(RequestValidationError)

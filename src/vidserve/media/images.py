@@ -11,9 +11,9 @@ Contract:
 - :func:`fit_image` centre-crops a frame to the target aspect ratio and resizes it (Lanczos).
 - :func:`parse_data_url` decodes ``data:image/{png,jpeg,webp};base64,...`` URLs.
 
-Every client error is an :class:`~vidserve.errors.InvalidRequest` with
-``param="input_reference"``: code ``invalid_image`` for undecodable, wrong-format or oversized
-images, ``invalid_value`` for malformed data URLs.
+Every client error is a :class:`~vidserve.media.errors.MediaError` with ``subject="image"``:
+code ``invalid_image`` for undecodable, wrong-format or oversized images, ``invalid_value`` for
+malformed data URLs.
 """
 
 from __future__ import annotations
@@ -28,20 +28,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vidserve.errors import InvalidRequest
+from vidserve.media.errors import MediaError
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
 
-PARAM = "input_reference"
 ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 DATA_URL_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
 
 _DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
 
 
-def _invalid_image(message: str) -> InvalidRequest:
-    return InvalidRequest(message, param=PARAM, code="invalid_image")
+def _invalid_image(message: str) -> MediaError:
+    return MediaError(message, subject="image", code="invalid_image")
+
+
+def _invalid_data_url(message: str) -> MediaError:
+    return MediaError(message, subject="image", code="invalid_value")
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Frame:
@@ -71,7 +74,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Frame:
                 image.load()
                 oriented = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(oriented)
-    except InvalidRequest:
+    except MediaError:
         raise
     except Image.DecompressionBombError as exc:
         # Pillow's own guard fired while reading the header (a size far beyond its limit)
@@ -163,38 +166,28 @@ def parse_data_url(url: str) -> bytes:
     """The bytes of a base64 ``data:image/png|jpeg|webp`` URL."""
     match = _DATA_URL.match(url.strip())
     if match is None:
-        raise InvalidRequest(
-            "input_reference.image_url must be a data URL like data:image/png;base64,...",
-            param=PARAM,
-            code="invalid_value",
+        raise _invalid_data_url(
+            "input_reference.image_url must be a data URL like data:image/png;base64,..."
         )
     media_type = match["type"].strip().lower()
     params = [p.strip().lower() for p in match["params"].split(";") if p.strip()]
     if media_type not in DATA_URL_TYPES:
         shown = media_type or "none"
-        raise InvalidRequest(
+        raise _invalid_data_url(
             f"Unsupported media type {shown!r} in the input_reference data URL; "
-            "expected image/png, image/jpeg or image/webp.",
-            param=PARAM,
-            code="invalid_value",
+            "expected image/png, image/jpeg or image/webp."
         )
     if "base64" not in params:
-        raise InvalidRequest(
-            "The input_reference data URL must be base64-encoded (data:<type>;base64,...).",
-            param=PARAM,
-            code="invalid_value",
+        raise _invalid_data_url(
+            "The input_reference data URL must be base64-encoded (data:<type>;base64,...)."
         )
     payload = re.sub(r"\s+", "", match["data"])
     try:
         decoded = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequest(
-            "The input_reference data URL does not hold valid base64 data.",
-            param=PARAM,
-            code="invalid_value",
+        raise _invalid_data_url(
+            "The input_reference data URL does not hold valid base64 data."
         ) from None
     if not decoded:
-        raise InvalidRequest(
-            "The input_reference data URL is empty.", param=PARAM, code="invalid_value"
-        )
+        raise _invalid_data_url("The input_reference data URL is empty.")
     return decoded

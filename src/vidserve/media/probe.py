@@ -6,8 +6,8 @@ Contract:
   media type. Only MP4/QuickTime (``ftyp`` box) and Matroska/WebM (EBML header) containers are
   opened, each with its own demuxer (FFmpeg never guesses among all formats); the first video
   stream must use H.264, H.265/HEVC, VP8, VP9, AV1 or MPEG-4 Part 2. Size, resolution and
-  duration are checked from the headers *before* any frame is decoded. Every problem is an
-  :class:`~vidserve.errors.InvalidRequest` (``param`` as given, code ``invalid_video`` or
+  duration are checked from the headers *before* any frame is decoded. Every problem is a
+  :class:`~vidserve.media.errors.MediaError` (``subject="video"``, code ``invalid_video`` or
   ``file_too_large``) whose message names it.
 - :func:`iter_frames` decodes a clip (bytes or a path) lazily into exactly ``count`` frames of
   ``width x height`` at ``fps``: each output frame is the decoded frame nearest in time
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 import av
 
-from vidserve.errors import InvalidRequest
 from vidserve.media.encode import encode_video
+from vidserve.media.errors import MediaError
 from vidserve.media.images import fit_image
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ class VideoInfo:
         return max(1, round(self.duration))
 
 
-def _bad(message: str, param: str, code: str = "invalid_video") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
+def _bad(message: str, code: str = "invalid_video") -> MediaError:
+    return MediaError(message, subject="video", code=code)
 
 
 def _mb(n: int) -> str:
@@ -119,26 +119,25 @@ def _open(source: bytes | Path, container: str | None = None) -> av.container.In
     return av.open(io.BytesIO(source), mode="r", format=_DEMUXERS[kind] if kind else None)
 
 
-def probe_upload(data: bytes, limits: UploadLimits, *, param: str = "video") -> VideoInfo:
+def probe_upload(data: bytes, limits: UploadLimits) -> VideoInfo:
     """Check an uploaded video against ``limits`` from its headers; decode nothing."""
     if not data:
-        raise _bad("The video file is empty.", param)
+        raise _bad("The video file is empty.")
     if len(data) > limits.max_bytes:
         raise _bad(
             f"The video file is {_mb(len(data))}, more than the limit of "
             f"{_mb(limits.max_bytes)}.",
-            param,
             "file_too_large",
         )
     kind = sniff_container(data)
     if kind is None:
         raise _bad(
-            f"The video file is not an MP4, QuickTime or WebM video{_looks_like(data)}.", param
+            f"The video file is not an MP4, QuickTime or WebM video{_looks_like(data)}."
         )
     try:
         with _open(data, kind) as container:
             if not container.streams.video:
-                raise _bad("The video file has no video stream.", param)
+                raise _bad("The video file has no video stream.")
             stream = container.streams.video[0]
             ctx = stream.codec_context
             codec = ctx.name
@@ -150,37 +149,33 @@ def probe_upload(data: bytes, limits: UploadLimits, *, param: str = "video") -> 
                 duration = container.duration / 1_000_000
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 24.0
-    except InvalidRequest:
+    except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError, IndexError, KeyError) as exc:
-        raise _bad(f"The video file could not be read: {_reason(exc)}.", param) from None
+        raise _bad(f"The video file could not be read: {_reason(exc)}.") from None
     if codec not in CODECS:
         raise _bad(
             f"The video's codec ({codec[:40] or 'unknown'}) is not supported; use H.264, "
             "H.265/HEVC, VP8, VP9, AV1 or MPEG-4.",
-            param,
         )
     if width <= 0 or height <= 0:
-        raise _bad("The video has no frame size in its headers.", param)
+        raise _bad("The video has no frame size in its headers.")
     if max(width, height) > limits.max_side:
         raise _bad(
             f"The video is {width}x{height}; its longer side may be at most "
             f"{limits.max_side} pixels.",
-            param,
         )
     if duration is None or not math.isfinite(duration) or duration <= 0:
-        raise _bad("The video's duration could not be determined from its headers.", param)
+        raise _bad("The video's duration could not be determined from its headers.")
     if duration > limits.max_seconds:
         raise _bad(
             f"The video is {duration:.1f} seconds long, more than the limit of "
             f"{limits.max_seconds:g} seconds.",
-            param,
         )
     if duration < limits.min_seconds:
         raise _bad(
             f"The video is {duration:.2f} seconds long; it must be at least "
             f"{limits.min_seconds:g} seconds.",
-            param,
         )
     if not 0 < fps <= MAX_FPS:
         fps = 24.0
@@ -196,7 +191,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _decoded(
-    source: bytes | Path, *, max_frames: int | None, max_side: int | None, param: str
+    source: bytes | Path, *, max_frames: int | None, max_side: int | None
 ) -> Generator[tuple[float, Frame], None, None]:
     """(time in seconds, RGB frame) in presentation order."""
     container = None
@@ -216,24 +211,22 @@ def _decoded(
             if max_frames is not None and count >= max_frames:
                 raise _bad(
                     "The video holds more frames than its duration allows; it may be corrupt.",
-                    param,
                 )
             if max_side is not None and max(frame.width, frame.height) > max_side:
                 raise _bad(
                     f"A frame of the video is {frame.width}x{frame.height}, larger than its "
                     "headers said.",
-                    param,
                 )
             t = float(frame.time) if frame.time is not None else count * step
             rgb: Frame = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
             yield t, rgb
             count += 1
         if count == 0:
-            raise _bad("The video has no frames that could be decoded.", param)
-    except InvalidRequest:
+            raise _bad("The video has no frames that could be decoded.")
+    except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
-        raise _bad(f"The video could not be decoded: {_reason(exc)}.", param) from None
+        raise _bad(f"The video could not be decoded: {_reason(exc)}.") from None
     finally:
         if container is not None:
             container.close()
@@ -248,10 +241,9 @@ def iter_frames(
     count: int,
     max_frames: int | None = None,
     max_side: int | None = None,
-    param: str = "video",
 ) -> Generator[Frame, None, None]:
     """Exactly ``count`` frames of ``width x height``, sampled at ``fps`` (nearest in time)."""
-    decoded = _decoded(source, max_frames=max_frames, max_side=max_side, param=param)
+    decoded = _decoded(source, max_frames=max_frames, max_side=max_side)
     try:
         current = next(decoded)
         upcoming = next(decoded, None)
@@ -272,7 +264,6 @@ def last_of(source: Path, *, width: int, height: int, fps: float, count: int) ->
     The frame nearest in time to ``start + (count - 1) / fps`` (the later one on a tie, and
     the clip's last frame when it is shorter), as :func:`iter_frames` picks it.
     """
-    param = "video"
     with source.open("rb") as fh:
         kind = sniff_container(fh.read(16))
     container = None
@@ -281,7 +272,7 @@ def last_of(source: Path, *, width: int, height: int, fps: float, count: int) ->
         stream = container.streams.video[0]
         first = next(container.decode(stream), None)
         if first is None or first.time is None:
-            raise _bad("The video has no frames that could be decoded.", param)
+            raise _bad("The video has no frames that could be decoded.")
         target = float(first.time) + (count - 1) / fps
         best, best_time = first, float(first.time)
         if stream.time_base is not None and target > best_time:
@@ -295,10 +286,10 @@ def last_of(source: Path, *, width: int, height: int, fps: float, count: int) ->
                 elif t > target:
                     break
         rgb: Frame = best.to_ndarray(format="rgb24")  # type: ignore[assignment]
-    except InvalidRequest:
+    except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
-        raise _bad(f"The video could not be decoded: {_reason(exc)}.", param) from None
+        raise _bad(f"The video could not be decoded: {_reason(exc)}.") from None
     finally:
         if container is not None:
             container.close()
@@ -315,7 +306,6 @@ def normalise(
     fps: int,
     seconds: float,
     preset: str = "veryfast",
-    param: str = "video",
 ) -> int:
     """Re-encode an upload (probed with :func:`probe_upload`) as H.264 at ``width x height``
     and ``fps``, ``round(seconds * fps)`` frames; returns the frame count."""
@@ -328,7 +318,6 @@ def normalise(
         count=count,
         max_frames=math.ceil((info.duration + 1.0) * MAX_FPS),
         max_side=max(info.width, info.height) * 2,
-        param=param,
     )
     clip = encode_video(
         frames, path, width=width, height=height, fps=fps, expected_frames=count,

@@ -4,10 +4,10 @@ The rules, in order, for every hop:
 
 1. Scheme ``https`` (``http`` only where the caller allows it); no userinfo; a host is required.
 2. An optional allowlist of host names.
-3. Resolve the host **once**; refuse if *any* address is not public: loopback, private
-   (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16 incl. the cloud metadata
-   address, fe80::/10), CGNAT 100.64/10, multicast, reserved, unspecified, and IPv6 forms that
-   embed such an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4).
+3. Resolve the host **once**; refuse if *any* address is not public (:func:`is_public`:
+   ``ipaddress``'s ``is_global`` plus the explicit :data:`DENIED_NETWORKS`, IPv6 only in
+   global unicast 2000::/3, and IPv6 forms that embed an IPv4 address judged by it too:
+   IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4).
    Numeric hosts in decimal or octal (``2130706433``, ``0177.0.0.1``) resolve to what they mean
    and are judged by that.
 4. Connect to the address that was checked (no second lookup), with the original host in the
@@ -33,38 +33,75 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IPv6 global unicast is 2000::/3 (RFC 4291 2.4); everything else is not for us to reach.
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+
+# What ``is_global`` (Python's copy of the IANA special-purpose registries) misses or may miss in
+# some Python version: deprecated and recently assigned ranges, written out so that the rule does
+# not depend on the interpreter. Each entry names where it comes from.
+DENIED_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network" (RFC 791)
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",  # private (RFC 1918)
+        "100.64.0.0/10",  # CGNAT shared space (RFC 6598)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local, incl. the cloud metadata address
+        "192.0.0.0/24",  # IETF protocol assignments (RFC 6890)
+        "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # documentation (RFC 5737)
+        "192.88.99.0/24",  # 6to4 relay anycast, deprecated (RFC 7526)
+        "198.18.0.0/15",  # benchmarking (RFC 2544)
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, incl. broadcast
+        "::/8",  # unspecified, loopback, IPv4-compatible (deprecated) and mapped forms
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+        "100::/64",  # discard-only (RFC 6666)
+        "2001::/23",  # IETF protocol assignments, incl. Teredo 2001::/32 (RFC 2928, 4380)
+        "2001:db8::/32",  # documentation (RFC 3849)
+        "3fff::/20",  # documentation (RFC 9637)
+        "5f00::/16",  # SRv6 SIDs (RFC 9602)
+        "fc00::/7",  # unique local (RFC 4193)
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local, deprecated (RFC 3879)
+        "ff00::/8",  # multicast
+    )
+)
 
 
 class FetchRefused(Exception):
     """The URL is not allowed, or fetching it failed; the message is safe for the client."""
 
 
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form reaches: IPv4-mapped, NAT64 or 6to4."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SIX_TO_FOUR:
+        return ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    """True only for globally routable unicast addresses (and no private address inside)."""
+    """True only for globally routable unicast addresses (and no private address inside).
+
+    The definition is ``ipaddress``'s ``is_global`` (the IANA special-purpose registries) *and*
+    not in :data:`DENIED_NETWORKS`; IPv6 must also be global unicast (2000::/3). An IPv6 form
+    that embeds an IPv4 address is judged by that address as well.
+    """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded: ipaddress.IPv4Address | None = address.ipv4_mapped
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is None and address in _SIX_TO_FOUR:
-            embedded = ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
-        if embedded is not None and not is_public(embedded):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            if not is_public(embedded):
+                return False
+            if address.ipv4_mapped is not None or address in _NAT64:
+                return True  # a translation of a public IPv4 address, which was judged
+        if address not in _GLOBAL_UNICAST_V6:
             return False
-        if address.sixtofour is None and address.teredo is not None:
-            return False  # Teredo tunnels reach arbitrary IPv4 hosts
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+    if any(address in network for network in DENIED_NETWORKS if network.version == address.version):
         return False
-    return bool(
-        address.is_global
-        and not (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-        )
-    )
+    return bool(address.is_global)
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -122,6 +159,26 @@ def _check_url(url: httpx.URL, policy: FetchPolicy) -> tuple[str, int]:
     return host, port
 
 
+def _parse(url: str) -> httpx.URL:
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise FetchRefused("the URL is not valid") from exc
+
+
+async def _checked_addresses(url: httpx.URL, policy: FetchPolicy) -> tuple[str, list[IPAddress]]:
+    host, port = _check_url(url, policy)
+    addresses = await resolve(host, port)
+    if any(not policy.allows(a, port) for a in addresses):
+        raise FetchRefused(f"the host '{host[:100]}' resolves to a non-public address")
+    return host, addresses
+
+
+async def vet(url: str, policy: FetchPolicy) -> None:
+    """Rules 1-3 for ``url`` without sending anything (to refuse an endpoint when it is added)."""
+    await _checked_addresses(_parse(url), policy)
+
+
 async def fetch(
     url: str,
     policy: FetchPolicy,
@@ -133,21 +190,12 @@ async def fetch(
 ) -> Fetched:
     """One request to a client-given URL under ``policy`` (see the module docstring)."""
     deadline = time.monotonic() + policy.timeout_seconds
-    try:
-        current = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise FetchRefused("the URL is not valid") from exc
+    current = _parse(url)
     async with httpx.AsyncClient(
         follow_redirects=False, trust_env=False, transport=transport, timeout=None
     ) as client:
         for _hop in range(policy.max_redirects + 1):
-            host, port = _check_url(current, policy)
-            addresses = await resolve(host, port)
-            refused = [a for a in addresses if not policy.allows(a, port)]
-            if refused:
-                raise FetchRefused(
-                    f"the host '{host[:100]}' resolves to a non-public address"
-                )
+            host, addresses = await _checked_addresses(current, policy)
             address = addresses[0]
             target = current.copy_with(host=str(address))  # connect to what was checked
             request_headers = {**(headers or {}), "Host": current.netloc.decode("ascii")}

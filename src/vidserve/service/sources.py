@@ -106,12 +106,12 @@ async def prepare_upload(
     )
 
     def work() -> PreparedUpload:
-        info = probe_upload(upload.data, limits, param=PARAM)
+        info = probe_upload(upload.data, limits)
         size = closest_size(info.width, info.height, sizes)
         target = Size.parse(size)
         frames = normalise(
             upload.data, info, path, width=target.width, height=target.height, fps=fps,
-            seconds=info.seconds, preset=settings.x264_preset, param=PARAM,
+            seconds=info.seconds, preset=settings.x264_preset,
         )
         return PreparedUpload(path=path, size=size, seconds=info.seconds, frames=frames)
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from vidserve import ids
 from vidserve.domain import DEFAULT_FPS, CharacterClip, GenerationRequest, JobKind, Size, Video
 from vidserve.engine.base import GenerationFailed
-from vidserve.errors import InvalidRequest
+from vidserve.media.errors import MediaError
 from vidserve.store.blobs import BlobNotFound, BlobStore
 from vidserve.store.characters import CharacterStore
 from vidserve.store.videos import VideoStore
@@ -139,7 +139,7 @@ class InputLoader:
             try:
                 # engines that cannot continue a frame start from it as their reference image
                 reference = await asyncio.to_thread(lead_in.last)
-            except InvalidRequest as exc:
+            except MediaError as exc:
                 raise GenerationFailed(
                     "source_unavailable", f"The source video cannot be read: {exc}"
                 ) from None
@@ -220,7 +220,7 @@ class InputLoader:
 
             try:
                 frames = await asyncio.to_thread(decode)
-            except InvalidRequest as exc:
+            except MediaError as exc:
                 raise GenerationFailed(
                     "character_unavailable", f"The clip of character '{character.id}': {exc}"
                 ) from None

@@ -1,0 +1,187 @@
+"""A scene: everything precomputed for one request, and ``render(i)`` that draws frame ``i``
+(the world behind a moving camera or the reference image, the shapes, the particles, the cast,
+the caption) or ``decorate`` that draws an edit's overlay on a source frame."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vidserve.engine.procedural.caption import caption_layer, faded
+from vidserve.engine.procedural.cast import CastMember
+from vidserve.engine.procedural.common import FloatArray
+from vidserve.engine.procedural.look import Look, analyse_prompt
+from vidserve.engine.procedural.particles import Particles, draw_particles, make_particles
+from vidserve.engine.procedural.shapes import draw_shape, shape_colours, shape_state, shape_style
+from vidserve.engine.procedural.structure import Structure, make_structure
+
+if TYPE_CHECKING:
+    from vidserve.domain import Frame, GenerationRequest
+
+
+def world_background(width: int, height: int, look: Look, structure: Structure) -> Image.Image:
+    """Gradient plus soft colour blobs and a vignette, computed small and upscaled once."""
+    lw, lh = max(8, width // 8), max(8, height // 8)
+    ys, xs = np.mgrid[0:lh, 0:lw].astype(np.float64)
+    xs /= max(lw - 1, 1)
+    ys /= max(lh - 1, 1)
+    a = structure.gradient_angle
+    t = xs * math.cos(a) * (width / height) * 0.3 + ys * math.sin(a)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-9)
+    top = np.array(look.bg_top, dtype=np.float64)
+    bottom = np.array(look.bg_bottom, dtype=np.float64)
+    img: FloatArray = top * (1 - t[..., None]) + bottom * t[..., None]
+    aspect = width / height
+    for bx, by, br, slot in structure.blobs:
+        colour = np.array(look.accents[slot % len(look.accents)], dtype=np.float64)
+        d2 = ((xs - bx) * aspect) ** 2 + (ys - by) ** 2
+        w = 0.32 * np.exp(-d2 / (2 * (br * 0.6) ** 2))
+        img = img * (1 - w[..., None]) + colour * w[..., None]
+    vignette = 1.0 - 0.28 * (((xs - 0.5) * 2) ** 2 + ((ys - 0.5) * 2) ** 2) / 2
+    img *= vignette[..., None]
+    small = Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return small.resize((width, height), Image.Resampling.BICUBIC)
+
+
+class Scene:
+    """Everything precomputed for one request; ``render(i)`` draws frame ``i``."""
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.width = request.width
+        self.height = request.height
+        self.fps = request.fps
+        self.look = analyse_prompt(request.prompt)
+        self.structure = make_structure(request.seed)
+        self.reference: Image.Image | None = None
+        first = request.continue_from
+        if first is None:
+            first = request.reference_image
+        if first is not None:
+            ref = np.ascontiguousarray(first, dtype=np.uint8)
+            image = Image.fromarray(ref, "RGB")
+            if image.size != (self.width, self.height):
+                image = image.resize((self.width, self.height), Image.Resampling.LANCZOS)
+            self.reference = image
+            self.world = image
+            self.margin_x = self.margin_y = 0
+        else:
+            self.margin_x = round(self.width * 0.08)
+            self.margin_y = round(self.height * 0.08)
+            self.world = world_background(
+                self.width + 2 * self.margin_x,
+                self.height + 2 * self.margin_y,
+                self.look,
+                self.structure,
+            )
+        self._zoom_cache: tuple[int, Image.Image] | None = None
+        # over a source clip (extension, edit) the band hides the source's own caption
+        over_source = request.continue_from is not None or request.source_video is not None
+        caption = caption_layer(
+            request.prompt, self.width, self.height, band_alpha=225 if over_source else 120
+        )
+        self.caption: Image.Image | None = None
+        self.caption_y = 0
+        self.caption_fades: list[Image.Image] = []
+        if caption is not None:
+            self.caption, self.caption_y = caption
+            if self.reference is not None:
+                self.caption_fades = [faded(self.caption, k / 8) for k in range(1, 8)]
+        self.colours = shape_colours(self.look, self.structure)
+        self.particles = [
+            make_particles(kind, self.structure.particle_seed, self.width, self.height)
+            for kind in self.look.effects
+        ]
+        # how strongly the overlay shows over a reference image (never fully opaque)
+        self.overlay_max = 0.7
+        self.cast = [
+            CastMember(clip, k, len(request.characters), self.width, self.height)
+            for k, clip in enumerate(request.characters[:2])
+        ]
+
+    # ----------------------------------------------------------------- precomputation
+
+    # ----------------------------------------------------------------- per frame
+
+    def _camera(self, t: float) -> tuple[int, int]:
+        """Camera offset in pixels: a slow seed-defined Lissajous path inside the margins."""
+        s = self.structure
+        speed = 0.6 + 0.4 * self.look.speed
+        cx = self.margin_x * math.sin(2 * math.pi * s.cam_freq[0] * speed * t + s.cam_phase[0])
+        cy = self.margin_y * math.sin(2 * math.pi * s.cam_freq[1] * speed * t + s.cam_phase[1])
+        return round(cx), round(cy)
+
+    def _background(self, index: int, t: float) -> tuple[Image.Image, int, int]:
+        if self.reference is None:
+            cx, cy = self._camera(t)
+            left, top = self.margin_x + cx, self.margin_y + cy
+            return self.world.crop((left, top, left + self.width, top + self.height)), cx, cy
+        if index == 0:
+            return self.reference.copy(), 0, 0
+        # slow zoom into the reference; resampled every third frame (sub-pixel in between)
+        key = ((index + 2) // 3) * 3
+        if self._zoom_cache is None or self._zoom_cache[0] != key:
+            zoom = 1.0 + 0.005 * self.look.speed * key / self.fps
+            zoom = min(zoom, 1.35)
+            w, h = self.width / zoom, self.height / zoom
+            x0, y0 = (self.width - w) / 2, (self.height - h) / 2
+            img = self.reference.resize(
+                (self.width, self.height), Image.Resampling.BILINEAR, box=(x0, y0, x0 + w, y0 + h)
+            )
+            self._zoom_cache = (key, img)
+        return self._zoom_cache[1].copy(), 0, 0
+
+
+    def render(self, index: int) -> Frame:
+        if self.reference is not None and index == 0:
+            return np.array(self.reference, dtype=np.uint8)
+        t = index / self.fps
+        frame, cx, cy = self._background(index, t)
+        alpha: int | None = None
+        caption = self.caption
+        if self.reference is not None:  # fade the overlay in over the first 1.5 s
+            fade = min(1.0, t / 1.5)
+            alpha = round(255 * self.overlay_max * fade)
+            if caption is not None and self.caption_fades and fade < 1.0:
+                caption = self.caption_fades[min(len(self.caption_fades) - 1, int(fade * 8))]
+        draw = ImageDraw.Draw(frame, "RGBA") if alpha is not None else ImageDraw.Draw(frame)
+        for shape, colours in zip(self.structure.shapes, self.colours, strict=True):
+            x, y, r, rot = shape_state(shape, t, self.look, self.width, self.height)
+            x -= cx * shape.depth
+            y -= cy * shape.depth
+            if x + 2 * r < 0 or x - 2 * r > self.width or y + 2 * r < 0 or y - 2 * r > self.height:
+                continue
+            draw_shape(draw, shape_style(shape, self.look), x, y, r, rot, colours, alpha)
+        for particles in self.particles:
+            self._particles(draw, particles, t, cx, cy, alpha)
+        for member in self.cast:
+            member.paste(frame, index, t, self.look.speed)
+        if caption is not None:
+            frame.paste(caption, (0, self.caption_y), caption)
+        return np.array(frame, dtype=np.uint8)
+
+    def decorate(self, frame: Image.Image, index: int) -> Frame:
+        """An edit's overlay on a (graded) source frame: particles, characters, caption."""
+        t = index / self.fps
+        if self.particles:
+            draw = ImageDraw.Draw(frame)
+            for particles in self.particles:
+                self._particles(draw, particles, t, 0, 0, None)
+        for member in self.cast:
+            member.paste(frame, index, t, self.look.speed)
+        if self.caption is not None:
+            frame.paste(self.caption, (0, self.caption_y), self.caption)
+        return np.array(frame, dtype=np.uint8)
+
+    def _particles(
+        self,
+        draw: ImageDraw.ImageDraw,
+        particles: Particles,
+        t: float,
+        cx: int,
+        cy: int,
+        alpha: int | None,
+    ) -> None:
+        draw_particles(draw, particles, t, cx, cy, alpha, self.width, self.height, self.look.speed)
