@@ -19,6 +19,7 @@ from vidserve.engine.base import GenerationCancelled
 from vidserve.media.encode import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
+    SPRITE_TILE_MAX_HEIGHT,
     SPRITE_TILE_WIDTH,
     encode_video,
     probe_video,
@@ -440,6 +441,51 @@ def test_data_url_round_trip_to_frame() -> None:
     url = "data:image/webp;base64," + base64.b64encode(payload).decode()
     frame = decode_image(parse_data_url(url), max_pixels=10_000)
     assert frame.shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_decode_with_fit_reduces_and_matches_a_full_decode(fmt: str) -> None:
+    """Decoding reduced (JPEG draft, whole-factor reduce) gives the size asked for and
+    nearly the pixels a full decode plus resize gives."""
+    data = encoded(gradient(1600, 1200), fmt)
+    reduced = decode_image(data, max_pixels=10_000_000, fit=(160, 90))
+    assert reduced.shape == (90, 160, 3)
+    reference = fit_image(decode_image(data, max_pixels=10_000_000), 160, 90)
+    assert np.abs(reduced.astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_decode_refuses_a_size_mismatch_from_the_header_alone() -> None:
+    """Without resizing, a wrong size is refused before the pixel data is read at all."""
+    header = png_header_only(6000, 6000)  # no IDAT: decoding would fail with a different error
+    with pytest.raises(MediaError, match="must match the requested width and height"):
+        decode_image(header, max_pixels=40_000_000, fit=(1280, 720), resize=False)
+
+
+def test_decode_with_fit_honours_exif_orientation() -> None:
+    image = Image.new("RGB", (80, 40), (10, 200, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: the picture is 40 wide, 80 tall
+    data = encoded(image, "JPEG", exif=exif.tobytes(), quality=95)
+    assert decode_image(data, max_pixels=10_000, fit=(40, 80), resize=False).shape == (80, 40, 3)
+    with pytest.raises(MediaError, match="must match"):
+        decode_image(data, max_pixels=10_000, fit=(80, 40), resize=False)
+
+
+@pytest.mark.parametrize("size", [(4, 256), (256, 4), (2, 1000), (1000, 2), (720, 1280)])
+def test_spritesheet_of_extreme_aspect_ratios_is_bounded(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Tiles keep the clip's aspect within a bounded box: the sheet stays small and valid."""
+    width, height = size
+    frames = (np.full((height, width, 3), 40 * k % 255, np.uint8) for k in range(6))
+    clip = encode_video(frames, tmp_path / "x.mp4", width=width, height=height, fps=24,
+                        expected_frames=6)
+    with Image.open(io.BytesIO(clip.spritesheet)) as sheet:
+        tile_w, tile_h = sheet.width // SPRITE_COLUMNS, sheet.height // SPRITE_ROWS
+    assert tile_w <= SPRITE_TILE_WIDTH and tile_h <= SPRITE_TILE_MAX_HEIGHT
+    assert max(tile_w, tile_h) >= min(SPRITE_TILE_WIDTH, SPRITE_TILE_MAX_HEIGHT)  # not a speck
+    aspect = width / height
+    assert abs(tile_w / tile_h - aspect) / aspect < 0.5 or min(tile_w, tile_h) <= 4
 
 
 def _keyframed_clip(path: Path, count: int, fps: int, gop: int) -> Path:

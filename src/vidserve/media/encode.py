@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 SPRITE_COLUMNS = 5
 SPRITE_ROWS = 5
 SPRITE_TILE_WIDTH = 256
+SPRITE_TILE_MAX_HEIGHT = 2 * SPRITE_TILE_WIDTH  # a 9:16 tile (455 px) fits
 SPRITE_JPEG_QUALITY = 85
 THUMBNAIL_WEBP_QUALITY = 80
 
@@ -65,6 +66,18 @@ def sprite_indices(expected_frames: int, tiles: int = SPRITE_COLUMNS * SPRITE_RO
     if expected_frames <= 1:
         return [0] * tiles
     return [round(k * (expected_frames - 1) / (tiles - 1)) for k in range(tiles)]
+
+
+def sprite_tile_size(width: int, height: int) -> tuple[int, int]:
+    """A tile :data:`SPRITE_TILE_WIDTH` wide at the clip's aspect, but never taller than
+    :data:`SPRITE_TILE_MAX_HEIGHT`: a clip of extreme aspect ratio (4 x 256) gets a narrow tile,
+    not a sheet of 1280 x 80,000 pixels."""
+    tile_w = SPRITE_TILE_WIDTH
+    tile_h = max(1, round(SPRITE_TILE_WIDTH * height / width))
+    if tile_h > SPRITE_TILE_MAX_HEIGHT:
+        tile_w = max(1, round(SPRITE_TILE_MAX_HEIGHT * width / height))
+        tile_h = SPRITE_TILE_MAX_HEIGHT
+    return tile_w, tile_h
 
 
 def _check_frame(frame: Frame, index: int) -> None:
@@ -105,8 +118,7 @@ def encode_video(
     path = Path(path)
     expected = max(int(expected_frames), 1)
     thumb_index = expected // 2
-    tile_w = SPRITE_TILE_WIDTH
-    tile_h = max(1, round(SPRITE_TILE_WIDTH * height / width))
+    tile_w, tile_h = sprite_tile_size(width, height)
     wanted = sprite_indices(expected)
     tiles: dict[int, Image.Image] = {}  # frame index -> tile
     thumbnail: Frame | None = None

@@ -22,6 +22,7 @@ import base64
 import binascii
 import io
 import re
+import threading
 import warnings
 from typing import TYPE_CHECKING
 
@@ -47,8 +48,35 @@ def _invalid_data_url(message: str) -> MediaError:
     return MediaError(message, subject="image", code="invalid_value")
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> Frame:
-    """Decode a PNG, JPEG or WebP image into an ``H x W x 3`` uint8 RGB array."""
+# At most this many images are decoded at once in a process: a full decode costs up to
+# ``max_pixels`` x 4 bytes, so the peak is bounded by design, not by how many clients send.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Orientations (EXIF 0x0112) that swap width and height.
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_REDUCIBLE_MODES = {"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"}
+_REDUCING_GAP = 2  # reduce by whole factors while the image stays at least 2x the target
+
+
+def _oriented_size(image: Image.Image) -> tuple[int, int]:
+    """The size after EXIF orientation, read from the header (no pixel is decoded)."""
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(0x0112)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        orientation = None
+    return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int, fit: tuple[int, int] | None = None, resize: bool = True
+) -> Frame:
+    """Decode a PNG, JPEG or WebP image into an ``H x W x 3`` uint8 RGB array.
+
+    With ``fit=(width, height)`` the result has exactly that size: an image of another size is
+    refused from its header (``resize=False``, before any pixel is decoded) or centre-cropped and
+    resized. Then a JPEG is decoded at a reduced scale (``draft``) and other formats are reduced
+    by whole factors straight after decoding, so no full-size copy is made beyond the decode.
+    """
     if not data:
         raise _invalid_image("The input_reference image is empty.")
     try:
@@ -69,11 +97,16 @@ def decode_image(data: bytes, *, max_pixels: int) -> Frame:
                         f"The input_reference image has {width} x {height} = {pixels} pixels, "
                         f"more than the limit of {max_pixels}."
                     )
+                if fit is not None and not resize and _oriented_size(image) != fit:
+                    raise MediaError(  # OpenAI's own text
+                        "Inpaint image must match the requested width and height",
+                        subject="image",
+                        code="invalid_value",
+                    )
                 if getattr(image, "n_frames", 1) > 1:
                     image.seek(0)
-                image.load()
-                oriented = ImageOps.exif_transpose(image)
-                rgb = _to_rgb(oriented)
+                with _DECODE_SLOTS:
+                    rgb = _decoded(image, fit)
     except MediaError:
         raise
     except Image.DecompressionBombError as exc:
@@ -91,7 +124,33 @@ def decode_image(data: bytes, *, max_pixels: int) -> Frame:
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         # truncated or corrupt data (Pillow raises OSError/SyntaxError/ValueError for those)
         raise _invalid_image(f"The input_reference image could not be decoded: {exc}") from None
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    frame = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    return frame if fit is None else fit_image(frame, *fit)
+
+
+def _decoded(image: Image.Image, fit: tuple[int, int] | None) -> Image.Image:
+    """Pixels, oriented and RGB; reduced towards ``fit`` as early as the format allows."""
+    if fit is not None and image.format == "JPEG":
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly (never below the requested size)
+        stored_w, stored_h = image.size
+        factor = _reduce_factor(image, fit)
+        if factor > 1:
+            image.draft(image.mode, (-(-stored_w // factor), -(-stored_h // factor)))
+    image.load()
+    if fit is not None:
+        factor = _reduce_factor(image, fit)
+        if factor > 1:
+            if image.mode not in _REDUCIBLE_MODES:
+                image = _to_rgb(image)
+            image = image.reduce(factor)
+    return _to_rgb(ImageOps.exif_transpose(image))
+
+
+def _reduce_factor(image: Image.Image, fit: tuple[int, int]) -> int:
+    """The whole factor that keeps the image at least ``_REDUCING_GAP`` x what covers ``fit``."""
+    oriented_w, oriented_h = _oriented_size(image)
+    cover = max(fit[0] / oriented_w, fit[1] / oriented_h)
+    return max(1, int(1 / (cover * _REDUCING_GAP)))
 
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (

@@ -169,21 +169,17 @@ class VideoService:
         """Decode with limits, check or fit the size, re-encode as PNG (never store raw input)."""
         from PIL import Image
 
-        from vidserve.media.images import decode_image, fit_image
+        from vidserve.media.images import decode_image
 
         target = Size.parse(size)
 
         def work() -> bytes:
-            frame = decode_image(data, max_pixels=self.settings.max_image_pixels)
-            height, width = frame.shape[:2]
-            if (width, height) != (target.width, target.height):
-                if not self.settings.resize_input_reference:
-                    raise InvalidRequest(
-                        "Inpaint image must match the requested width and height",
-                        param="input_reference",
-                        code="invalid_value",
-                    )
-                frame = fit_image(frame, target.width, target.height)
+            frame = decode_image(
+                data,
+                max_pixels=self.settings.max_image_pixels,
+                fit=(target.width, target.height),
+                resize=self.settings.resize_input_reference,
+            )
             out = io.BytesIO()
             Image.fromarray(frame).save(out, format="PNG", compress_level=1)
             return out.getvalue()
