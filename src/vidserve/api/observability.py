@@ -414,7 +414,7 @@ def build_router(settings: Settings, metrics: HttpMetrics) -> APIRouter:
 
         checks = {
             "database": await _check("database", stats.ping),
-            "storage": await _check("storage", rt.blobs.check),
+            "storage": await _check("storage", rt.blob_store.check),
             "worker": await _check("worker", worker),
         }
         ready = all(check["ok"] for check in checks.values())

@@ -53,7 +53,7 @@ def _idempotency_key(request: Request) -> str | None:
 async def create_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_create(await read_body(request), rt.settings)
-    video = await rt.service.create(project, cmd, _idempotency_key(request))
+    video = await rt.video_service.create(project, cmd, _idempotency_key(request))
     return video_object(video)
 
 
@@ -67,7 +67,9 @@ async def list_videos(
 ) -> VideoList:
     reject_unknown_query(request.query_params.keys(), ("limit", "order", "after"))
     n, direction, cursor = parse_list_query(limit, order, after)
-    page = await runtime(request).service.list(project, limit=n, order=direction, after=cursor)
+    page = await runtime(request).video_service.list(
+        project, limit=n, order=direction, after=cursor
+    )
     data = [video_object(v) for v in page.videos]
     return VideoList(
         data=data,
@@ -86,7 +88,7 @@ async def retrieve_response(request: Request) -> Response:
     """
     rt = runtime(request)
     project = await rt.authorize(request.headers.get("authorization"))
-    video = await rt.service.retrieve(project, request.path_params["video_id"])
+    video = await rt.video_service.retrieve(project, request.path_params["video_id"])
     headers = {}
     if not video.status.terminal:
         headers["openai-poll-after-ms"] = str(rt.settings.poll_after_ms)
@@ -107,7 +109,7 @@ async def retrieve_video(
 async def delete_video(
     request: Request, video_id: str, project: str = Depends(project)
 ) -> DeletedVideo:
-    video = await runtime(request).service.delete(project, video_id)
+    video = await runtime(request).video_service.delete(project, video_id)
     return DeletedVideo(id=video.id, deleted=True)
 
 
@@ -133,8 +135,8 @@ async def download_content(
 ) -> Response:
     rt = runtime(request)
     reject_unknown_query(request.query_params.keys(), ("variant",))
-    content = await rt.service.content(project, video_id, parse_variant(variant))
-    return content_response(request, rt.blobs, content)
+    content = await rt.video_service.content(project, video_id, parse_variant(variant))
+    return content_response(request, rt.blob_store, content)
 
 
 @router.post(
@@ -147,5 +149,5 @@ async def remix_video(
 ) -> VideoObject:
     rt = runtime(request)
     prompt = parse_remix(await read_body(request))
-    video = await rt.service.remix(project, video_id, prompt, _idempotency_key(request))
+    video = await rt.video_service.remix(project, video_id, prompt, _idempotency_key(request))
     return video_object(video)

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 async def edit_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_edit(await read_body(request))
-    video = await rt.edits.edit(project, cmd, _idempotency_key(request))
+    video = await rt.edit_service.edit(project, cmd, _idempotency_key(request))
     return video_object(video)
 
 
@@ -37,7 +37,7 @@ async def edit_video(request: Request, project: str = Depends(project)) -> Video
 async def extend_video(request: Request, project: str = Depends(project)) -> VideoObject:
     rt = runtime(request)
     cmd = parse_extend(await read_body(request))
-    video = await rt.edits.extend(project, cmd, _idempotency_key(request))
+    video = await rt.edit_service.extend(project, cmd, _idempotency_key(request))
     return video_object(video)
 
 
@@ -47,7 +47,7 @@ async def extend_video(request: Request, project: str = Depends(project)) -> Vid
 async def create_character(request: Request, project: str = Depends(project)) -> CharacterObject:
     rt = runtime(request)
     name, clip = parse_character(await read_body(request))
-    character = await rt.characters.create(project, name, clip)
+    character = await rt.character_service.create(project, name, clip)
     return character_object(character)
 
 
@@ -55,5 +55,5 @@ async def create_character(request: Request, project: str = Depends(project)) ->
 async def get_character(
     request: Request, character_id: str, project: str = Depends(project)
 ) -> CharacterObject:
-    character = await runtime(request).characters.retrieve(project, character_id)
+    character = await runtime(request).character_service.retrieve(project, character_id)
     return character_object(character)

@@ -36,7 +36,7 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 async def create_file(request: Request, project: str = Depends(project)) -> FileObject:
     rt = runtime(request)
     new = parse_file_create(await read_body(request))
-    return file_object(await rt.files.create(project, new))
+    return file_object(await rt.file_service.create(project, new))
 
 
 @router.get("/files", response_model=FileList)
@@ -53,7 +53,7 @@ async def list_files(
     project: str = Depends(project),
 ) -> FileList:
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
-    page = await runtime(request).files.list(
+    page = await runtime(request).file_service.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
     )
     data = [file_object(f) for f in page.files]
@@ -69,14 +69,14 @@ async def list_files(
 async def retrieve_file(
     request: Request, file_id: str, project: str = Depends(project)
 ) -> FileObject:
-    return file_object(await runtime(request).files.retrieve(project, file_id))
+    return file_object(await runtime(request).file_service.retrieve(project, file_id))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
 async def delete_file(
     request: Request, file_id: str, project: str = Depends(project)
 ) -> FileDeleted:
-    found = await runtime(request).files.delete(project, file_id)
+    found = await runtime(request).file_service.delete(project, file_id)
     return FileDeleted(id=found.id, deleted=True)
 
 
@@ -89,14 +89,14 @@ async def file_content(
     request: Request, file_id: str, project: str = Depends(project)
 ) -> Response:
     rt = runtime(request)
-    found = await rt.files.content(project, file_id)
+    found = await rt.file_service.content(project, file_id)
     content = Content(
         key=found.key,
         meta=BlobMeta(size=found.size, etag=None),
         content_type="application/octet-stream",
         etag=f'"{found.key.split("/")[1]}"',
     )
-    response = content_response(request, rt.blobs, content)
+    response = content_response(request, rt.blob_store, content)
     response.headers["Content-Disposition"] = (
         f"attachment; filename*=UTF-8''{quote(found.filename, safe='')}"
     )

@@ -156,7 +156,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         rt, project = await caller(request)
         kind = parse_variant(variant)
-        await rt.service.content(project, video_id, kind)  # 404s exactly like /content
+        await rt.video_service.content(project, video_id, kind)  # 404s exactly like /content
         token, expires = signer.mint(project, video_id, kind, rt.clock())
         return {"url": f"/vidserve/content/{token}", "expires_at": expires}
 
@@ -171,7 +171,7 @@ def build_router(settings: Settings) -> APIRouter:
                 code="invalid_content_url",
             )
         project, video_id, variant = claims
-        content = await rt.service.content(project, video_id, parse_variant(variant))
-        return content_response(request, rt.blobs, content)
+        content = await rt.video_service.content(project, video_id, parse_variant(variant))
+        return content_response(request, rt.blob_store, content)
 
     return router

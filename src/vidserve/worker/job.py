@@ -176,7 +176,7 @@ class Job:
 
     async def _upload(self, clip: EncodedClip, video_path: Path) -> None:
         vid, attempt = self.claim.video.id, self.claim.attempt
-        blobs = self.rt.blobs
+        blobs = self.rt.blob_store
         await blobs.put_file(ids.asset_key(vid, attempt, "video"), video_path)
         await blobs.put_bytes(ids.asset_key(vid, attempt, "thumbnail"), clip.thumbnail)
         await blobs.put_bytes(ids.asset_key(vid, attempt, "spritesheet"), clip.spritesheet)

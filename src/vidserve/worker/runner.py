@@ -62,9 +62,9 @@ class Worker:
             runtime=runtime,
             backend_for=self._backend,
             halted=self._halted,
-            loader=InputLoader(runtime.blobs, runtime.videos, runtime.characters.store),
+            loader=InputLoader(runtime.blob_store, runtime.video_store, runtime.character_store),
             recorder=Recorder(
-                runtime.queue, runtime.videos, runtime.blobs, runtime.clock,
+                runtime.queue, runtime.video_store, runtime.blob_store, runtime.clock,
                 lease_seconds=self.settings.lease_seconds,
                 expires_after_seconds=self.settings.expires_after_seconds,
             ),
