@@ -17,7 +17,7 @@ Anything else that escapes is a bug and becomes a 500 that never shows its own t
     ├── Conflict                  409
     ├── PayloadTooLarge           413
     ├── RateLimited               429 (carries retry_after seconds)
-    └── ServerError               500 / 503
+    └── ServerError               500
 """
 
 from __future__ import annotations
@@ -96,10 +96,6 @@ class RateLimited(VidserveError):
 class ServerError(VidserveError):
     status_code = 500
     error_type = "server_error"
-
-
-class ServiceUnavailable(ServerError):
-    status_code = 503
 
 
 class ConfigurationError(Exception):

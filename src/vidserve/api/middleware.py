@@ -6,7 +6,6 @@ Pure ASGI (no BaseHTTPMiddleware) so streaming responses and throughput are unaf
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,7 +50,6 @@ class RequestContextMiddleware:
         )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _drain_or_ignore(receive, limit)
             await error_response(too_large, request_id)(scope, receive, send_with_id)
             return
 
@@ -78,7 +76,3 @@ class RequestContextMiddleware:
                 raise
             await internal_error_response(request_id)(scope, receive, send_with_id)
 
-
-async def _drain_or_ignore(receive: Receive, limit: int) -> Any:
-    """Do not read a body we refuse; the server closes the connection after the response."""
-    return None
