@@ -1,4 +1,9 @@
-"""``vidserve``: serve | worker | generate | status | keys | migrate | models."""
+"""``vidserve``: serve | worker | migrate | keys | webhooks | models | generate | status.
+
+The server commands (serve, worker, migrate, keys, webhooks, models) log at
+``VIDSERVE_LOG_LEVEL``. The client commands (generate, status) print their own output only:
+their logs (httpx's request lines among them) stay at warning unless ``--verbose``.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,17 @@ from vidserve.settings import Settings, load_settings
 log = logging.getLogger("vidserve")
 
 
-def _setup_logging(settings: Settings) -> None:
+CLIENT_COMMANDS = ("generate", "status")
+
+
+def _setup_logging(settings: Settings, args: argparse.Namespace) -> None:
     from vidserve.logging import setup_logging
 
-    setup_logging(settings.log_level, settings.log_format, sys.stderr)
+    level: str = settings.log_level
+    if args.command in CLIENT_COMMANDS:
+        quiet = "error" if level == "error" else "warning"
+        level = ("debug" if level == "debug" else "info") if args.verbose else quiet
+    setup_logging(level, settings.log_format, sys.stderr)
 
 
 def _is_loopback(host: str) -> bool:
@@ -262,7 +274,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidserve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="vidserve")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API server (and the embedded worker)")
@@ -325,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--base-url", default=None)
     gen.add_argument("--api-key", default="dev")
     gen.set_defaults(func=cmd_generate)
+    _verbose_flag(gen)
 
     status = sub.add_parser("status", help="queue depth by model and status, busy workers, "
                             "and whether the server is ready")
@@ -333,7 +346,20 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--no-server", action="store_true", help="only read the database")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+    _verbose_flag(status)
+    # the one-line summary names every command, in the order they are listed below it
+    parser.description = (
+        "A server for OpenAI's Videos API on open models. Commands: "
+        + " | ".join(sub.choices) + "."
+    )
     return parser
+
+
+def _verbose_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also show log lines (each HTTP request among them) on stderr",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"vidserve: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings)
+    _setup_logging(settings, args)
     try:
         result: int = args.func(args, settings)
     except ConfigurationError as exc:

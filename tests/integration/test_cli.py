@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -97,6 +98,32 @@ def test_generate_goes_through_the_api(server: ServerProcess, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert "100%" in result.stderr and "completed" in result.stderr
+    # the CLI's own output only: no log line per poll (httpx logs each request at INFO)
+    assert "HTTP Request" not in result.stderr and "httpx" not in result.stderr, result.stderr
+    assert all(
+        line.startswith(("video_", "[", "\r[")) for line in result.stderr.splitlines()
+    ), result.stderr
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (1280, 720)
+
+    # --verbose brings the log lines back, for whoever wants to see each request
+    loud = _run(
+        ["generate", "a blue kite", "-o", str(tmp_path / "loud.mp4"), "--verbose",
+         "--base-url", server.base_url],
+        tmp_path, VIDSERVE_LOG_FORMAT="text",
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert "HTTP Request: POST" in loud.stderr and "HTTP Request: GET" in loud.stderr
+
+
+def test_help_names_every_command(tmp_path: Path) -> None:
+    result = _run(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # argparse wraps the description
+    match = re.search(r"\{([a-z,]+)\}", text)  # the commands argparse knows, from the usage
+    assert match is not None, text
+    commands = match.group(1).split(",")
+    assert {"serve", "worker", "generate", "keys", "migrate", "models", "status",
+            "webhooks"} <= set(commands)
+    assert "Commands: " + " | ".join(commands) + "." in text, text

@@ -101,3 +101,18 @@ def test_models_listing(completed: tuple[httpx.Client, str]) -> None:
     assert models["sora-2"]["seconds"] == ["4", "8", "12"]
     assert models["sora-2"]["target"] == "procedural" and models["sora-2"]["available"]
     assert "not a neural model" in models["procedural"]["description"]
+    # what the studio builds its forms from, instead of probing endpoints
+    procedural = models["sora-2"]
+    assert procedural["edit"] is procedural["extend"] is procedural["characters"] is True
+    assert procedural["image_reference"] is True and isinstance(procedural["audio"], bool)
+    assert procedural["extension_seconds"] == ["4", "8", "12", "16", "20"]
+    assert procedural["max_extended_seconds"] == 120
+
+
+def test_server_mode_needs_no_key(completed: tuple[httpx.Client, str]) -> None:
+    http, _ = completed
+    # this server has a key configured: not dev mode, and the answer needs no key
+    base = str(http.base_url).rstrip("/")
+    assert httpx.get(f"{base}/vidserve/server").json() == {
+        "object": "vidserve.server", "dev_mode": False,
+    }

@@ -2,12 +2,17 @@
 signed content URLs.
 
 The studio (``vidserve/web/``: plain HTML, JS and CSS, no build step) talks to the public
-``/v1`` API with the key the user typed. Two things it needs are not in OpenAI's API, so they
-live under ``/vidserve/``:
+``/v1`` API with the key the user typed. What it needs beyond OpenAI's API lives under
+``/vidserve/``:
 
-- ``GET /vidserve/models`` (Bearer key): the served model names with their sizes, seconds and
-  features, for the create form. OpenAI's ``GET /v1/models`` has no room for those, and this
-  server does not pretend to serve the rest of OpenAI's models API.
+- ``GET /vidserve/server`` (no key): ``{"dev_mode": bool}``. In dev mode (no key configured
+  anywhere, loopback only) every key works, so the studio skips its key page.
+- ``GET /vidserve/models`` (Bearer key): each served model's capabilities: sizes, seconds,
+  the lengths an extension may add and the longest an extended video may get, and whether it
+  takes an image reference, remixes, edits, extends, shows characters and makes sound. The
+  studio builds its forms from these (and never probes an endpoint to learn whether it
+  exists). OpenAI's ``GET /v1/models`` has no room for those, and this server does not
+  pretend to serve the rest of OpenAI's models API.
 - ``GET /vidserve/videos/{video_id}/content_url?variant=`` (Bearer key) returns
   ``{"url": "/vidserve/content/<token>", "expires_at": ...}``: a URL for one variant of one
   video that works *without* the Authorization header for ``VIDSERVE_CONTENT_URL_TTL_SECONDS``.
@@ -36,8 +41,10 @@ from starlette.staticfiles import StaticFiles
 from vidserve import ids
 from vidserve.api.content import content_response
 from vidserve.api.params import parse_variant
+from vidserve.api.surface_params import EXTENSION_SECONDS
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
+from vidserve.service.edits import MAX_TOTAL_SECONDS
 from vidserve.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -117,7 +124,10 @@ def _served_model(name: str, served: Any) -> dict[str, Any]:
         "remix": caps.remix,
         "edit": caps.edit,
         "extend": caps.extend,
+        "extension_seconds": list(EXTENSION_SECONDS) if caps.extend else [],
+        "max_extended_seconds": MAX_TOTAL_SECONDS,
         "characters": caps.characters,
+        "audio": caps.audio,
         "available": served.spec.problem is None,
         "problem": served.spec.problem,
         "description": _DESCRIPTIONS.get(served.spec.backend, caps.extra.get("kind", "")),
@@ -143,6 +153,11 @@ def build_router(settings: Settings) -> APIRouter:
         @router.get("/")
         async def index() -> Response:
             return FileResponse(WEB_DIR / "index.html", headers=STUDIO_HEADERS)
+
+    @router.get("/vidserve/server")
+    async def server(request: Request) -> dict[str, Any]:
+        rt: Runtime = request.app.state.runtime
+        return {"object": "vidserve.server", "dev_mode": await rt.auth.dev_mode()}
 
     @router.get("/vidserve/models")
     async def models(request: Request) -> dict[str, Any]:

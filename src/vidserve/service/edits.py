@@ -149,7 +149,7 @@ class EditService:
         else:
             served = vs.served_model(self._model_for_upload(model))
             self._capable(served, operation)
-        await vs.check_quota(project)
+        await vs.check_quota(project, idempotency_key)
 
         if source is not None:
             video = vs.new_video(

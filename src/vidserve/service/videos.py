@@ -22,7 +22,7 @@ from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotF
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
-from vidserve.store.videos import IdempotencyRecord, Page, VideoStore
+from vidserve.store.videos import ActiveJobsLimitReached, IdempotencyRecord, Page, VideoStore
 
 if TYPE_CHECKING:
     from vidserve.service.characters import CharacterService
@@ -157,15 +157,23 @@ class VideoService:
             )
         return fetched.body
 
-    async def check_quota(self, project: str) -> None:
-        """A 429 when the project already has its most videos queued or in progress."""
+    def _over_quota(self, limit: int) -> RateLimited:
+        return RateLimited(
+            f"This project already has {limit} videos queued or in progress, the most it "
+            "may have at once. Retry when one of them finishes.",
+            retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
+        )
+
+    async def check_quota(self, project: str, idempotency_key: str | None) -> None:
+        """An early refusal, before inputs are fetched or decoded; the insert decides for sure.
+        A replay of an Idempotency-Key is never refused: it returns the original job."""
         limit = self.settings.rate_limit_active_jobs
-        if limit and await self.store.count_active(project) >= limit:
-            raise RateLimited(
-                f"This project already has {limit} videos queued or in progress, the most it "
-                "may have at once. Retry when one of them finishes.",
-                retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
-            )
+        if not limit:
+            return
+        if idempotency_key is not None and await self.store.replay(project, idempotency_key):
+            return
+        if await self.store.count_active(project) >= limit:
+            raise self._over_quota(limit)
 
     async def _prepare_reference(self, data: bytes, size: str) -> bytes:
         """Decode with limits, check or fit the size, re-encode as PNG (never store raw input)."""
@@ -221,7 +229,7 @@ class VideoService:
             if self.characters is None:  # pragma: no cover - wiring
                 raise InvalidRequest("Characters are not available.", param="characters")
             await self.characters.resolve(project, cmd.character_ids)
-        await self.check_quota(project)
+        await self.check_quota(project, idempotency_key)
         video = self.new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
         video.character_ids = cmd.character_ids
         reference = None
@@ -263,7 +271,7 @@ class VideoService:
                 code="invalid_value",
             )
         served = self.served_model(source.model)
-        await self.check_quota(project)
+        await self.check_quota(project, idempotency_key)
         if not served.capabilities.remix:
             raise InvalidRequest(
                 f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
@@ -373,10 +381,14 @@ class VideoService:
             digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
             record = IdempotencyRecord(idempotency_key, digest)
         try:
-            inserted = await self.store.insert(video, time.time_ns(), record)
-        except BaseException:
+            inserted = await self.store.insert(
+                video, time.time_ns(), record, active_limit=self.settings.rate_limit_active_jobs
+            )
+        except BaseException as exc:
             if video.input_reference_key or video.source_key:
                 await self.blobs.delete_prefix(ids.inputs_prefix(video.id))
+            if isinstance(exc, ActiveJobsLimitReached):
+                raise self._over_quota(exc.limit) from None
             raise
         if not inserted.created:
             if video.input_reference_key or video.source_key:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from vidserve.domain import JobKind, Video, VideoStatus
@@ -64,6 +64,27 @@ class Inserted:
     request_hash_matches: bool = True
 
 
+class ActiveJobsLimitReached(Exception):
+    """The project already has ``limit`` videos queued or in progress (nothing was inserted)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} active jobs")
+        self.limit = limit
+
+
+# PostgreSQL: the per-project lock under which the active-jobs count and the insert happen.
+# (SQLite needs none: every write transaction starts with BEGIN IMMEDIATE, one writer at a time.)
+_QUOTA_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def _active(project: str) -> Any:
+    return select(func.count()).where(
+        videos.c.project == project,
+        videos.c.status.in_((VideoStatus.QUEUED.value, VideoStatus.IN_PROGRESS.value)),
+        videos.c.deleted_at.is_(None),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     videos: list[Video]
@@ -83,22 +104,46 @@ class VideoStore:
         self.db = db
 
     async def insert(
-        self, video: Video, created_ns: int, idempotency: IdempotencyRecord | None = None
+        self,
+        video: Video,
+        created_ns: int,
+        idempotency: IdempotencyRecord | None = None,
+        *,
+        active_limit: int = 0,
     ) -> Inserted:
         """Insert the job row (and its idempotency record) in one transaction.
+
+        An idempotent replay returns the first job before anything else is decided. Then, with
+        ``active_limit``, the project's queued and running videos are counted *in the same
+        transaction*, serialised per project (SQLite: the write lock; PostgreSQL: an advisory
+        transaction lock on the project), so concurrent creates cannot all pass the count:
+        :class:`ActiveJobsLimitReached` when the project is at the limit.
 
         Two replicas may get the same Idempotency-Key at once (PostgreSQL: both see no record,
         one commit loses on the primary key). The loser retries and finds the winner's job.
         """
         try:
-            return await self._insert(video, created_ns, idempotency)
+            return await self._insert(video, created_ns, idempotency, active_limit)
         except IntegrityError:
             if idempotency is None:
                 raise
-            return await self._insert(video, created_ns, idempotency)
+            return await self._insert(video, created_ns, idempotency, active_limit)
+
+    async def replay(self, project: str, key: str) -> Video | None:
+        """The job an Idempotency-Key already created in ``project``, if any."""
+        row = await self.db.fetch_first(
+            select(videos).join(idempotency_keys, idempotency_keys.c.video_id == videos.c.id).where(
+                idempotency_keys.c.project == project, idempotency_keys.c.key == key
+            )
+        )
+        return row_to_video(row) if row is not None else None
 
     async def _insert(
-        self, video: Video, created_ns: int, idempotency: IdempotencyRecord | None
+        self,
+        video: Video,
+        created_ns: int,
+        idempotency: IdempotencyRecord | None,
+        active_limit: int,
     ) -> Inserted:
         async with self.db.write() as conn:
             if idempotency is not None:
@@ -120,6 +165,11 @@ class VideoStore:
                             created=False,
                             request_hash_matches=existing.request_hash == idempotency.request_hash,
                         )
+            if active_limit:
+                if self.db.dialect == "postgresql":
+                    await conn.execute(_QUOTA_LOCK, {"key": f"vidserve-active:{video.project}"})
+                if int((await conn.execute(_active(video.project))).scalar_one()) >= active_limit:
+                    raise ActiveJobsLimitReached(active_limit)
             await conn.execute(
                 insert(videos).values(
                     id=video.id,
@@ -234,18 +284,8 @@ class VideoStore:
         return before
 
     async def count_active(self, project: str) -> int:
-        """Queued and running videos of a project (for the active-jobs quota)."""
-        return int(
-            await self.db.scalar(
-                select(func.count()).where(
-                    videos.c.project == project,
-                    videos.c.status.in_(
-                        (VideoStatus.QUEUED.value, VideoStatus.IN_PROGRESS.value)
-                    ),
-                    videos.c.deleted_at.is_(None),
-                )
-            )
-        )
+        """Queued and running videos of a project (the quota's early, advisory check)."""
+        return int(await self.db.scalar(_active(project)))
 
     async def purgeable(self, now: int, limit: int = 100) -> list[str]:
         """Videos whose files must go: expired, or deleted and no longer running."""

@@ -1,14 +1,19 @@
 /* vidserve studio: a small single-page app over the public /v1 Videos API.
  *
  * No framework and no build step. Everything the server knows is fetched with the key the user
- * typed (kept in localStorage, sent only to this origin). Two helpers that OpenAI's API has no
- * room for live under /vidserve/: the served models with their sizes and lengths, and
- * short-lived signed content URLs so that <video> can stream and seek with Range requests
- * (a media element cannot send an Authorization header).
+ * typed (kept in localStorage, sent only to this origin); a server in dev mode (no key
+ * configured, loopback only) takes any key, so the studio then goes straight to the gallery.
+ * The helpers that OpenAI's API has no room for live under /vidserve/: whether the server is
+ * in dev mode, the served models with what each can do (the forms offer exactly that; no
+ * endpoint is ever probed), and short-lived signed content URLs so that <video> can stream
+ * and seek with Range requests (a media element cannot send an Authorization header).
  */
 "use strict";
 
 const KEY_STORAGE = "vidserve.apiKey";
+const VOLUME_STORAGE = "vidserve.volume";
+const MUTED_STORAGE = "vidserve.muted";
+const DEV_KEY = "dev"; // any key works in dev mode; this one is sent when none was typed
 const SPRITE_COLUMNS = 5;
 const SPRITE_ROWS = 5;
 const SPRITE_FRAMES = SPRITE_COLUMNS * SPRITE_ROWS;
@@ -27,15 +32,25 @@ class ApiError extends Error {
     this.method = method;
     this.path = path;
   }
-  get notAvailable() {
-    // an endpoint this server does not have: 404 "Invalid URL", or 405 on a known path
-    return this.status === 405 || (this.status === 404 && /^Invalid URL/.test(this.message));
-  }
 }
 
+/* What the server says about itself before any key is known. */
+const server = {
+  devMode: false,
+  async load() {
+    try {
+      const resp = await fetch("/vidserve/server", { cache: "no-store" });
+      if (resp.ok) this.devMode = Boolean((await resp.json()).dev_mode);
+    } catch (_) { /* unreachable: the readiness dot says so; the key page stays the way in */ }
+  },
+};
+
 const api = {
-  key() {
+  savedKey() {
     return localStorage.getItem(KEY_STORAGE) || "";
+  },
+  key() {
+    return this.savedKey() || (server.devMode ? DEV_KEY : "");
   },
 
   async request(method, path, { json, form, signal } = {}) {
@@ -271,27 +286,52 @@ const media = {
 
 /* ---------------------------------------------------------------- features */
 
+/* The served models and what each can do (GET /vidserve/models), fetched once per key. */
 const features = {
   models: null,
-  endpoints: {},
 
   async loadModels() {
     if (!this.models) {
-      const { data } = await api.json("GET", "/vidserve/models");
-      this.models = data.data;
+      this.models = api.json("GET", "/vidserve/models").then(({ data }) => data.data);
+      this.models.catch(() => { this.models = null; }); // try again next time
     }
     return this.models;
   },
 
-  /* Does this server have POST /v1/videos/{edits,extensions}? An empty body is refused with
-     400 where the endpoint exists, and 404/405 where it does not; nothing is created. */
-  async has(endpoint) {
-    if (!(endpoint in this.endpoints)) {
-      this.endpoints[endpoint] = api.request("POST", `/v1/videos/${endpoint}`, { json: {} })
-        .then(() => true)
-        .catch((err) => !(err instanceof ApiError && err.notAvailable));
-    }
-    return this.endpoints[endpoint];
+  async model(id) {
+    return (await this.loadModels()).find((m) => m.id === id) || null;
+  },
+};
+
+/* ---------------------------------------------------------------- sound */
+
+/* The player's volume and mute, remembered in this browser across videos and visits. */
+const sound = {
+  volume() {
+    const v = Number(localStorage.getItem(VOLUME_STORAGE));
+    return localStorage.getItem(VOLUME_STORAGE) !== null && v >= 0 && v <= 1 ? v : 1;
+  },
+  muted() {
+    return localStorage.getItem(MUTED_STORAGE) === "true";
+  },
+  attach(player, toggle) {
+    player.volume = this.volume();
+    player.muted = this.muted();
+    const show = () => {
+      toggle.textContent = player.muted || player.volume === 0 ? "🔇 Sound off" : "🔊 Sound on";
+      toggle.setAttribute("aria-pressed", String(!player.muted));
+      toggle.dataset.muted = String(player.muted);
+    };
+    player.addEventListener("volumechange", () => {
+      localStorage.setItem(VOLUME_STORAGE, String(player.volume));
+      localStorage.setItem(MUTED_STORAGE, String(player.muted));
+      show();
+    });
+    toggle.addEventListener("click", () => {
+      player.muted = !player.muted;
+      if (!player.muted && player.volume === 0) player.volume = 1;
+    });
+    show();
   },
 };
 
@@ -317,7 +357,7 @@ async function route() {
   const signal = pageAbort.signal;
   const hash = location.hash || "#/";
   window.scrollTo(0, 0);
-  if (!api.key() && hash !== "#/key") {
+  if (!api.key() && hash !== "#/key") { // dev mode has a key: any one works
     location.hash = "#/key";
     return;
   }
@@ -345,7 +385,8 @@ async function route() {
 function keyPage() {
   const view = mount("page-key");
   const input = $("#key-input", view);
-  input.value = api.key();
+  input.value = api.savedKey();
+  $("#key-dev", view).hidden = !server.devMode;
   input.focus();
   $("#key-forget", view).addEventListener("click", () => {
     localStorage.removeItem(KEY_STORAGE);
@@ -356,7 +397,7 @@ function keyPage() {
     event.preventDefault();
     const key = input.value.trim();
     if (!key) return;
-    const previous = api.key();
+    const previous = api.savedKey();
     localStorage.setItem(KEY_STORAGE, key);
     try {
       await api.request("GET", "/v1/videos?limit=1");
@@ -373,8 +414,11 @@ function keyPage() {
 }
 
 function updateKeyButton() {
-  const key = api.key();
-  $("#key-button").textContent = key ? `Key …${key.slice(-4)}` : "API key";
+  const key = api.savedKey();
+  const button = $("#key-button");
+  button.textContent = key ? `Key …${key.slice(-4)}` : server.devMode ? "Dev mode" : "API key";
+  button.title = !key && server.devMode
+    ? "This server has no API key configured (dev mode): any key works." : "";
 }
 
 /* ---- gallery */
@@ -531,9 +575,12 @@ async function createPage(signal) {
     const notes = [];
     notes.push(m.description ? `${m.target}: ${m.description}` : `${m.target} (${m.backend})`);
     if (!m.text_to_video) notes.push("needs an image reference");
+    notes.push(m.audio ? "makes sound" : "silent (the file's sound track is silence)");
     if (!m.available && m.problem) notes.push(`unavailable: ${m.problem}`);
     $("#model-note", view).textContent = notes.join(" · ");
     file.disabled = !m.image_reference;
+    file.required = m.image_reference && !m.text_to_video;
+    if (file.disabled) file.value = "";
     onReference();
   }
   function onReference() {
@@ -545,8 +592,9 @@ async function createPage(signal) {
     if (chosen) preview.src = URL.createObjectURL(chosen);
     else preview.removeAttribute("src");
     if (file.disabled) note.textContent = "This model does not take an image reference.";
-    else note.textContent = `PNG, JPEG or WebP. It becomes the first frame; the server may require
-      it to be exactly ${size.value.replace("x", " × ")} pixels.`;
+    else note.textContent = `${file.required ? "Required by this model. " : ""}PNG, JPEG or
+      WebP. It becomes the first frame; the server may require it to be exactly
+      ${size.value.replace("x", " × ")} pixels.`;
   }
   model.addEventListener("change", onModel);
   size.addEventListener("change", onReference);
@@ -560,6 +608,11 @@ async function createPage(signal) {
     if (!prompt) {
       showError(new Error("Write a prompt: it says what the video shows."), "Missing prompt");
       $("#prompt", view).focus();
+      return;
+    }
+    if (file.required && !(file.files && file.files[0])) {
+      showError(new Error(`${model.value} makes videos from an image: choose one.`),
+        "Missing image reference");
       return;
     }
     const body = new FormData();
@@ -608,6 +661,7 @@ async function videoPage(id, signal) {
   }
   let shownStatus = null;
   const started = performance.now();
+  sound.attach(player, $("#sound-toggle", view));
 
   function details(v) {
     const rows = [
@@ -685,6 +739,7 @@ async function videoPage(id, signal) {
       media.thumbnail(v.id).then((poster) => { if (poster && !signal.aborted) player.poster = poster; });
       player.src = url;
       player.hidden = false;
+      $("#player-tools", view).hidden = false;
       const download = $("#download", view);
       download.href = url;
       download.download = `${v.id}.mp4`;
@@ -705,34 +760,54 @@ async function videoPage(id, signal) {
     }
   }
 
-  /* remix / edit / extend: offered where the server has the endpoint and the model can */
+  /* remix / edit / extend: offered as the model's capabilities say (GET /vidserve/models) */
   async function refreshTools() {
     const done = video.status === "completed";
     let model = null;
     try {
-      model = (await features.loadModels()).find((m) => m.id === video.model) || null;
+      model = await features.model(video.model);
     } catch (_) { /* the listing is a nicety: the server still checks every request */ }
-    const remixable = !model || model.remix !== false;
-    $("#remix-submit", view).disabled = !done || !remixable;
-    if (!remixable) $("#remix-form .hint", view).textContent = `${video.model} cannot remix videos.`;
-    for (const [endpoint, form, note, what, flag] of [
-      ["edits", "#edit-form", "#edit-note", "Editing", "edit"],
-      ["extensions", "#extend-form", "#extend-note", "Extending", "extend"],
+    if (signal.aborted) return;
+    const can = (flag) => !model || model[flag] !== false;
+    $("#engine-note", view).textContent = model && model.description
+      ? `Made by ${model.target}: ${model.description}.` : "";
+    $("#sound-note", view).textContent = model && !model.audio
+      ? `${model.target} makes no sound: the track is silent.` : "";
+    $("#remix-submit", view).disabled = !done || !can("remix");
+    if (!can("remix")) $("#remix-form .hint", view).textContent = `${video.model} cannot remix videos.`;
+    for (const [form, note, what, flag] of [
+      ["#edit-form", "#edit-note", "Editing", "edit"],
+      ["#extend-form", "#extend-note", "Extending", "extend"],
     ]) {
-      const served = await features.has(endpoint);
-      const able = !model || model[flag] !== false;
       const f = $(form, view);
-      if (!f) return;
-      f.classList.toggle("unavailable", !served || !able);
-      $("button[type=submit]", f).disabled = !served || !able || !done;
-      if (!served) {
-        $(note, view).textContent = `${what} is not available on this server ` +
-          `(POST /v1/videos/${endpoint} is not implemented yet).`;
-      } else if (!able) {
-        $(note, view).textContent = `${what} is not available for ${video.model} on this server.`;
-      }
+      f.classList.toggle("unavailable", !can(flag));
+      $("button[type=submit]", f).disabled = !can(flag) || !done;
+      if (!can(flag)) $(note, view).textContent = `${what} is not available for ${video.model}.`;
     }
+    if (model && can("extend")) extensionLengths(model);
     view.querySelector(".video-page").dataset.tools = "ready";
+  }
+
+  /* The lengths an extension may add (the API's 4 to 20 s), less those that would make the
+     video longer than the server allows. */
+  function extensionLengths(model) {
+    const select = $("#extend-seconds", view);
+    const keep = select.value;
+    const room = model.max_extended_seconds - Number(video.seconds);
+    select.replaceChildren(...model.extension_seconds.map((s) => {
+      const option = new Option(s, s);
+      option.disabled = Number(s) > room;
+      if (option.disabled) option.title = `at most ${model.max_extended_seconds} s in all`;
+      return option;
+    }));
+    const open = [...select.options].filter((o) => !o.disabled);
+    if (open.some((o) => o.value === keep)) select.value = keep;
+    else if (open.length) select.value = open[0].value;
+    if (!open.length) {
+      $("#extend-submit", view).disabled = true;
+      $("#extend-note", view).textContent =
+        `This video is already as long as an extended video may be (${model.max_extended_seconds} s).`;
+    }
   }
 
   async function derive(form, endpoint, body, context) {
@@ -743,11 +818,7 @@ async function videoPage(id, signal) {
       clearError();
       location.hash = `#/v/${data.id}`;
     } catch (err) {
-      if (err instanceof ApiError && err.notAvailable) {
-        showError(new Error(`${context} is not available on this server yet.`), context);
-      } else {
-        showError(err, `${context} was refused`);
-      }
+      showError(err, `${context} was refused`);
       button.disabled = false;
     }
   }
@@ -836,11 +907,12 @@ async function checkServer() {
 /* ---------------------------------------------------------------- start */
 
 window.addEventListener("hashchange", () => { clearError(); route(); });
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   $("#banner-close").addEventListener("click", clearError);
   $("#key-button").addEventListener("click", () => { location.hash = "#/key"; });
-  updateKeyButton();
   checkServer();
   setInterval(checkServer, 15000);
+  await server.load();
+  updateKeyButton();
   route();
 });
