@@ -10,8 +10,8 @@
   to failed with ``worker_lost``; cancelled ones to failed with ``cancelled``. On PostgreSQL
   one replica at a time: the round takes a transaction-level advisory lock and a replica
   that finds it taken skips the round (no leader to elect, nothing held between rounds).
-- every change that makes a job claimable (``release``, a requeue by ``reap``) NOTIFYs the
-  workers in the same transaction (PostgreSQL; inserts notify from ``store.database``).
+- every change that makes a job claimable (an insert, ``release``, a requeue by ``reap``)
+  wakes the workers through the schema's NOTIFY trigger (PostgreSQL; migration 0004).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, update
 
 from vidserve.domain import Claim, VideoStatus
-from vidserve.store.database import Database, notify_jobs
+from vidserve.store.database import Database
 from vidserve.store.tables import videos
 from vidserve.store.videos import row_to_video
 from vidserve.store.webhooks import record_event
@@ -178,12 +178,9 @@ class JobQueue:
                     videos.c.cancel_requested.is_(False),
                 )
                 .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
-                .returning(videos.c.model)
+                .returning(videos.c.id)
             )
-            model = result.scalar()
-            if model is not None:
-                await notify_jobs(conn, model)
-        return model is not None
+        return result.scalar() is not None
 
     async def reap(self, now: float, max_attempts: int) -> Reaped:
         expired = and_(videos.c.status == IN_PROGRESS, videos.c.lease_expires_at < now)
@@ -204,7 +201,7 @@ class JobQueue:
                 ).scalar()
                 if not mine:
                     return Reaped(requeued=[], failed=[], skipped=True)
-            requeued_rows = (
+            requeued = (
                 await conn.execute(
                     update(videos)
                     .where(
@@ -214,12 +211,9 @@ class JobQueue:
                         )
                     )
                     .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
-                    .returning(videos.c.id, videos.c.model)
+                    .returning(videos.c.id)
                 )
-            ).all()
-            requeued = [row[0] for row in requeued_rows]
-            for model in sorted({row[1] for row in requeued_rows}):
-                await notify_jobs(conn, model)
+            ).scalars().all()
             cancelled = (
                 await conn.execute(
                     update(videos)
