@@ -1,11 +1,17 @@
-"""Server fixtures, run against every backend.
+"""Test tiers and server fixtures, run against every backend.
+
+Every test gets a tier marker from its folder (``TIERS`` below): ``unit``, ``api`` (the app
+in-process), ``server`` (a real server process), ``system`` (durability, chaos, scale-out),
+``gpu``; ``pytest -m "unit or api"`` runs the fast tiers.
 
 ``server`` and ``fresh_server`` are parametrised over the backends: ``sqlite`` (SQLite file +
 local folder, the embedded default) and ``postgres`` (PostgreSQL + an S3 bucket, the scale-out
 setup). The test-suite starts both by itself: a throwaway PostgreSQL cluster (initdb into a
 temporary folder, 127.0.0.1 only) and moto's S3 server in this process. A module or test can
 narrow the list with ``@pytest.mark.backends("sqlite")``; ``VIDSERVE_TEST_BACKENDS=sqlite``
-narrows the whole run. Without PostgreSQL installed the ``postgres`` cases are skipped, unless
+narrows the whole run. The in-process tier (``tests/api``) runs on SQLite unless a test is
+marked with both backends: its checks are the API's own, not the store's. Without PostgreSQL
+installed the ``postgres`` cases are skipped, unless
 ``VIDSERVE_TEST_REQUIRE_POSTGRES=1`` (``scripts/test`` sets it), which makes that an error.
 """
 
@@ -24,6 +30,28 @@ from tests.servers import ServerProcess
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
 
 ALL_BACKENDS = ("sqlite", "postgres")
+TESTS = Path(__file__).parent
+IN_PROCESS_TIER = TESTS / "api"
+
+# Each test's tier (a marker; pyproject.toml describes them), by folder or file under tests/.
+# What is not listed runs against a real server process: the ``server`` tier.
+TIERS: dict[str, tuple[str, ...]] = {
+    "unit": (
+        "unit", "engine/test_backend.py", "engine/test_options.py", "engine/test_plan.py",
+        "observability/test_telemetry.py", "observability/test_worker_files.py",
+    ),
+    "api": ("api",),
+    "system": ("chaos", "scaleout", "integration/test_durability.py"),
+    "gpu": ("gpu",),
+}
+
+
+def tier_of(path: Path) -> str:
+    where = path.relative_to(TESTS)
+    for tier, places in TIERS.items():
+        if any(where.is_relative_to(place) for place in places):
+            return tier
+    return "server"
 
 
 def _enabled_backends() -> tuple[str, ...]:
@@ -41,11 +69,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item.path))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    allowed = marker.args if marker is not None else ALL_BACKENDS
+    if marker is not None:
+        allowed = marker.args
+    elif metafunc.definition.path.is_relative_to(IN_PROCESS_TIER):
+        allowed = ("sqlite",)
+    else:
+        allowed = ALL_BACKENDS
     names = [n for n in _enabled_backends() if n in allowed]
     metafunc.parametrize("backend", names, indirect=True, scope="session")
 

@@ -1,5 +1,5 @@
 """Error texts of the live service (API-NOTES.md) and a table of malformed inputs that must
-be answered with a 4xx in OpenAI's envelope, never a 5xx."""
+be answered with a 4xx in OpenAI's envelope, never a 5xx (in-process: no worker needed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.inprocess import InProcessServer
 from tests.contract.helpers import (
     assert_error,
     assert_video,
@@ -20,7 +21,6 @@ from tests.contract.helpers import (
     data_url,
     png_bytes,
 )
-from tests.servers import ServerProcess
 
 # -- the exact texts ----------------------------------------------------------------------
 
@@ -93,6 +93,7 @@ def test_prompt_too_long(api: httpx.Client) -> None:
     assert "32000" in error["message"], error
 
 
+@pytest.mark.backends("sqlite", "postgres")  # stored: the store may differ
 def test_prompt_of_max_length_is_accepted(api: httpx.Client, cleanup: list[str]) -> None:
     video = create(api, json={"prompt": "y" * 32000})
     cleanup.append(video["id"])
@@ -221,9 +222,10 @@ def test_reference_with_both_url_and_file_id(api: httpx.Client) -> None:
     [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}],
     ids=["no-header", "basic", "bearer-without-key"],
 )
-def test_401_without_a_bearer_key(server: ServerProcess, headers: dict[str, str]) -> None:
+def test_401_without_a_bearer_key(server: InProcessServer, headers: dict[str, str]) -> None:
+    anonymous = server.http(headers=headers)
     for method, path in (("GET", "/videos"), ("POST", "/videos"), ("GET", "/videos/x")):
-        response = httpx.request(method, f"{server.base_url}{path}", headers=headers)
+        response = anonymous.request(method, path)
         error = assert_error(response, 401)
         assert "API key" in error["message"], error
 
@@ -418,6 +420,7 @@ def test_malformed_create_is_a_400(api: httpx.Client, name: str, kwargs: dict[st
     assert_error(response, 400)
 
 
+@pytest.mark.backends("sqlite", "postgres")  # stored: the store may differ
 @pytest.mark.parametrize(
     "prompt",
     [
@@ -557,6 +560,7 @@ def test_remix_of_unfinished_video_is_400(api: httpx.Client, cleanup: list[str])
     assert video["id"] in error["message"]
 
 
+@pytest.mark.backends("sqlite", "postgres")  # stored: the store may differ
 @pytest.mark.parametrize(
     "query",
     [
@@ -591,6 +595,7 @@ def test_huge_json_body_is_not_a_5xx(api: httpx.Client) -> None:
     assert_error(response, 400, code="unknown_parameter")
 
 
+@pytest.mark.backends("sqlite", "postgres")  # stored: the store may differ
 def test_idempotency_key_reused_with_other_parameters(
     api: httpx.Client, cleanup: list[str]
 ) -> None:
