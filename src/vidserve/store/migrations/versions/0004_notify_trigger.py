@@ -18,32 +18,40 @@ branch_labels = None
 depends_on = None
 
 # the channel is vidserve.store.database.JOBS_CHANNEL, written out: a migration never changes
-UPGRADE = """
-CREATE FUNCTION vidserve_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('vidserve_jobs', NEW.model);
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER vidserve_job_inserted AFTER INSERT ON videos
-    FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION vidserve_notify_job();
-CREATE TRIGGER vidserve_job_requeued AFTER UPDATE OF status ON videos
-    FOR EACH ROW WHEN (NEW.status = 'queued' AND OLD.status <> 'queued')
-    EXECUTE FUNCTION vidserve_notify_job();
-"""
+UPGRADE = (
+    """
+    CREATE FUNCTION vidserve_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('vidserve_jobs', NEW.model);
+        RETURN NULL;
+    END;
+    $$
+    """,
+    """
+    CREATE TRIGGER vidserve_job_inserted AFTER INSERT ON videos
+        FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION vidserve_notify_job()
+    """,
+    """
+    CREATE TRIGGER vidserve_job_requeued AFTER UPDATE OF status ON videos
+        FOR EACH ROW WHEN (NEW.status = 'queued' AND OLD.status <> 'queued')
+        EXECUTE FUNCTION vidserve_notify_job()
+    """,
+)
 
-DOWNGRADE = """
-DROP TRIGGER vidserve_job_requeued ON videos;
-DROP TRIGGER vidserve_job_inserted ON videos;
-DROP FUNCTION vidserve_notify_job();
-"""
+DOWNGRADE = (
+    "DROP TRIGGER vidserve_job_requeued ON videos",
+    "DROP TRIGGER vidserve_job_inserted ON videos",
+    "DROP FUNCTION vidserve_notify_job()",
+)
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(UPGRADE)
+        for statement in UPGRADE:
+            op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(DOWNGRADE)
+        for statement in DOWNGRADE:
+            op.execute(statement)
