@@ -622,7 +622,7 @@ _COMPONENTS = (
     ("vidserve store/service code", "vidserve/store/"),
     ("vidserve store/service code", "vidserve/service/"),
     ("pydantic / wire model", "pydantic"),
-    ("pydantic / wire model", "vidserve/api/wire.py"),
+    ("pydantic / wire model", "/wire.py"),
     ("JSON encoding", "json/"),
     ("request id (secrets)", "secrets.py"),
     ("FastAPI dependencies (solve_dependencies)", "fastapi/dependencies/"),

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from vidserve import contract
 from vidserve.errors import ConfigurationError
 from vidserve.settings import Settings, load_settings
 
@@ -238,7 +239,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"\ttext_to_video={yes(caps.text_to_video)}"
             f"\timage_reference={yes(caps.image_reference)}\tremix={yes(caps.remix)}"
             f"\tedit={yes(caps.edit)}\textend={yes(caps.extend)}"
-            f"\tcharacters={yes(caps.characters)}"
+            f"\tcharacters={yes(caps.characters)}\taudio={yes(caps.audio)}"
             f"{facts}{problem}"
         )
     return 0
@@ -331,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="follow an existing video instead of creating one, then save it")
     gen.add_argument("--open", action="store_true",
                      help="play the result with the system's default video player")
-    gen.add_argument("--seconds", default="4")
-    gen.add_argument("--size", default="720x1280")
-    gen.add_argument("--model", default="sora-2")
+    gen.add_argument("--seconds", default=contract.DEFAULT_SECONDS)
+    gen.add_argument("--size", default=contract.DEFAULT_SIZE)
+    gen.add_argument("--model", default=contract.DEFAULT_MODEL)
     gen.add_argument("--base-url", default=None)
     gen.add_argument("--api-key", default="dev")
     gen.set_defaults(func=cmd_generate)

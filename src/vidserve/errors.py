@@ -17,10 +17,20 @@ Anything else that escapes is a bug and becomes a 500 that never shows its own t
     ├── Conflict                  409
     ├── PayloadTooLarge           413
     ├── RateLimited               429 (carries retry_after seconds)
-    └── ServerError               500
+    └── ServerError               500 / 503
+        └── ServiceUnavailable    503
+            └── StorageFull       503 code=storage_full (carries retry_after seconds)
+
+:func:`storage_full` recognises a full disk, quota or bucket anywhere in an exception's chain
+(``OSError`` ENOSPC/EDQUOT/EFBIG, SQLite's "database or disk is full", obstore's wrapped OS
+errors, S3's quota and insufficient-storage answers): the one definition the API (a 503 that
+names the cause, never a 500 or a client error) and the worker (an infrastructure failure:
+the job goes back to the queue) both use.
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class VidserveError(Exception):
@@ -96,6 +106,57 @@ class RateLimited(VidserveError):
 class ServerError(VidserveError):
     status_code = 500
     error_type = "server_error"
+
+
+class ServiceUnavailable(ServerError):
+    status_code = 503
+
+
+class StorageFull(ServiceUnavailable):
+    default_code = "storage_full"
+
+    def __init__(self, message: str, *, retry_after: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# How the same condition reads once a library has wrapped it in text (SQLite, obstore, S3).
+_FULL_TEXTS: tuple[tuple[str, str], ...] = (
+    ("database or disk is full", "disk"),
+    ("no space left on device", "disk"),
+    ("os error 28", "disk"),  # ENOSPC through Rust's std::io::Error (obstore LocalStore)
+    ("os error 122", "disk"),  # EDQUOT
+    ("disk quota exceeded", "disk"),
+    ("file too large", "disk"),
+    ("quotaexceeded", "bucket"),
+    ("insufficientstorage", "bucket"),
+    ("insufficient storage", "bucket"),
+)
+
+
+def storage_full(exc: BaseException) -> StorageFull | None:
+    """The :class:`StorageFull` error ``exc`` amounts to, or None when it is something else."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StorageFull):
+            return current
+        cause = None
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            cause = "disk"
+        else:
+            text = str(current).lower()
+            cause = next((where for needle, where in _FULL_TEXTS if needle in text), None)
+        if cause is not None:
+            what = "disk" if cause == "disk" else "storage bucket (quota or capacity)"
+            return StorageFull(
+                f"The server's {what} is full, so the request could not be stored; retry "
+                "later. Deleting videos and files frees space (DELETE always works)."
+            )
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class ConfigurationError(Exception):

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"
     ] = "veryfast"
     x264_crf: int = Field(default=23, ge=0, le=51)
+    silent_audio_track: bool = True
+    """Give the files of a model that makes no sound a silent AAC track (48 kHz stereo), as
+    every Sora file has one; off: such files have no audio track."""
 
     # safety: outbound URLs, limits, webhooks, retention
     image_url_allow_http: bool = False

@@ -47,6 +47,7 @@ def test_models_lists_the_default_registry(tmp_path: Path) -> None:
     lines = {line.split("\t")[0].split(" ")[0]: line for line in result.stdout.splitlines()}
     assert {"procedural", "sora-2", "sora-2-pro"} <= set(lines)
     assert "1792x1024" not in lines["sora-2"] and "1792x1024" in lines["sora-2-pro"]
+    assert "\taudio=yes" in lines["procedural"]  # the procedural engine makes sound
 
 
 def test_database_keys_scope_projects(tmp_path: Path) -> None:

@@ -1,16 +1,12 @@
-"""Over-limit inputs get a 4xx in the envelope; memory stays bounded; the server keeps serving."""
+"""Huge bodies on a real server: refused without buffering (peak RSS of the server process),
+and it keeps serving. The other limits are checked in-process in tests/api/test_limits.py."""
 
 from __future__ import annotations
 
-import io
-import os
 import socket
-import time
 from collections.abc import Iterator
 
 import httpx
-import pytest
-from PIL import Image
 
 from tests.servers import ServerProcess
 
@@ -75,80 +71,3 @@ def test_huge_bodies_are_refused_without_buffering(tmp_path) -> None:  # type: i
         server.stop()
 
 
-def _bomb() -> bytes:
-    """A small PNG that decodes to 20000 x 20000 pixels."""
-    out = io.BytesIO()
-    Image.new("1", (20000, 20000)).save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-@pytest.mark.parametrize(
-    ("name", "files", "data", "status"),
-    [
-        ("decompression bomb", {"input_reference": ("b.png", _bomb(), "image/png")},
-         {"prompt": "x"}, 400),
-        ("many parts", None, {f"p{i}": "x" for i in range(200)} | {"prompt": "x"}, 400),
-        ("video as image", {"input_reference": ("v.mp4", b"\x00\x00\x00\x18ftypmp42" * 50,
-                                                "video/mp4")}, {"prompt": "x"}, 400),
-    ],
-)
-def test_bad_uploads(server: ServerProcess, name: str, files, data, status: int) -> None:  # type: ignore[no-untyped-def]
-    r = httpx.post(f"{server.base_url}/videos", headers=AUTH, data=data, files=files, timeout=30)
-    assert r.status_code == status, (name, r.text)
-    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-    assert httpx.get(f"{server.base_url}/videos", headers=AUTH).status_code == 200
-
-
-def test_rate_limit_through_the_sdk(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import openai
-
-    server = ServerProcess(
-        tmp_path / "s", env={"VIDSERVE_RATE_LIMIT_REQUESTS_PER_MINUTE": "20"}
-    ).start()
-    try:
-        with httpx.Client(base_url=server.base_url, headers=AUTH) as http:
-            statuses = []
-            while len(statuses) < 100 and 429 not in statuses:
-                statuses.append(http.get("/videos").status_code)
-            # a burst of 20 passes (one more if the bucket refilled, one token per 3 s), then 429
-            assert 20 <= statuses.index(429) <= 22, statuses
-            r = http.get("/videos")
-        assert r.status_code == 429
-        assert int(r.headers["retry-after"]) >= 1 and int(r.headers["retry-after-ms"]) > 0
-        assert r.json()["error"]["code"] == "rate_limit_exceeded"
-
-        with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
-            with pytest.raises(openai.RateLimitError):
-                client.videos.list()
-        # with retries the SDK waits as told (retry-after-ms, at most 3 s) and then succeeds
-        started = time.monotonic()
-        with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=3) as client:
-            page = client.videos.list()
-        assert page.data == [] and time.monotonic() - started >= 0.5
-    finally:
-        server.stop()
-
-
-def test_active_jobs_quota(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server = ServerProcess(
-        tmp_path / "s",
-        env={"VIDSERVE_RATE_LIMIT_ACTIVE_JOBS": "2", "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.5"},
-    ).start()
-    try:
-        base = server.base_url
-        ids = [httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": f"{i}"}).json()["id"]
-               for i in range(2)]
-        third = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "3"})
-        assert third.status_code == 429 and "retry-after" in third.headers
-        httpx.delete(f"{base}/videos/{ids[1]}", headers=AUTH)
-        assert httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "4"}).status_code == 200
-    finally:
-        server.stop()
-
-
-def test_environment_is_not_leaked(server: ServerProcess) -> None:
-    """Errors never carry exception text or paths (a 500 would say only its request id)."""
-    r = httpx.post(f"{server.base_url}/videos", headers=AUTH, content=b"\xff\xfe",
-                   )
-    assert r.status_code == 400
-    assert os.getcwd() not in r.text and "Traceback" not in r.text

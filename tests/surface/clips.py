@@ -79,6 +79,33 @@ def duration(data: bytes) -> float:
         return float(stream.duration * stream.time_base)
 
 
+def audio_track(data: bytes) -> tuple[str, int, str, float, np.ndarray]:
+    """The first audio stream: codec, rate, layout, duration (s) and the decoded samples
+    (``(channels, n)`` float32)."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        assert stream.duration is not None and stream.time_base is not None
+        seconds = float(stream.duration * stream.time_base)
+        samples = np.concatenate([f.to_ndarray() for f in container.decode(stream)], axis=1)
+        return stream.codec_context.name, stream.rate, stream.layout.name, seconds, samples
+
+
+def seam_jump(samples: np.ndarray, seam: int, half: int = 1200) -> tuple[float, float]:
+    """How a join of two sounds at sample ``seam`` is judged: the largest sample-to-sample
+    step (the larger of the channels) within ``half`` samples of the seam (25 ms at 48 kHz,
+    wider than the 50 ms crossfade's half), and the largest in the ten windows of the same
+    width on either side of it (the neighbouring 0.25 s). A join without a click has the
+    first no larger than the second."""
+    d = np.abs(np.diff(samples, axis=1)).max(axis=0)
+    at_seam = float(d[seam - half : seam + half].max())
+    around = [
+        float(d[a : a + 2 * half].max())
+        for k in range(1, 11)
+        for a in (seam - half - 2 * half * k, seam + half + 2 * half * (k - 1))
+    ]
+    return at_seam, max(around)
+
+
 def mad(a: Frame, b: Frame) -> float:
     """Mean absolute difference of two frames (0..255)."""
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())

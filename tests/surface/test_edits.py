@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.surface.clips import decode, duration, mad, mp4_clip
+from tests.surface.clips import audio_track, decode, duration, mad, mp4_clip, seam_jump
 from tests.surface.conftest import completed
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
@@ -60,6 +60,34 @@ def test_extension_is_one_seamless_12s_file(
 
 
 @pytest.mark.backends("sqlite")
+def test_extension_sound_continues_across_the_seam(
+    api: Any, extension: tuple[Any, bytes], source_mp4: bytes
+) -> None:
+    video, data = extension
+    codec, rate, layout, seconds, samples = audio_track(data)
+    assert (codec, rate, layout) == ("aac", 48000, "stereo")
+    assert abs(seconds - duration(data)) <= 1024 / 48000
+    source = audio_track(source_mp4)[4]
+    seam = 4 * 48000
+    # the first 4 s are the source's sound (through one more AAC round trip) ...
+    before = source[:, : seam - 2400]
+    assert float(np.corrcoef(before[0], samples[0, : seam - 2400])[0, 1]) > 0.95
+    # ... crossfaded onto the new segment's own: no step at the join beyond its neighbours'
+    at_seam, around = seam_jump(samples, seam)
+    assert at_seam <= around, (at_seam, around)
+    assert float(np.sqrt(np.mean(samples[:, seam + 48000 :] ** 2))) > 0.02
+    # fetched in byte ranges the file is the same, sound included
+    url = f"/videos/{video.id}/content"
+    size = len(data)
+    parts = [
+        api.get(url, headers={"Range": f"bytes={a}-{min(size, a + size // 3 + 1) - 1}"})
+        for a in range(0, size, size // 3 + 1)
+    ]
+    assert all(p.status_code == 206 for p in parts)
+    assert b"".join(p.content for p in parts) == data
+
+
+@pytest.mark.backends("sqlite")
 def test_edit_keeps_size_length_and_motion(
     client: OpenAI, source: Any, source_mp4: bytes
 ) -> None:
@@ -67,7 +95,13 @@ def test_edit_keeps_size_length_and_motion(
     assert (video.size, video.seconds) == (source.size, source.seconds)
     done = completed(client, video.id)
     assert done.prompt == "golden sunset with rain"
-    edited = decode(client.videos.download_content(done.id).read())
+    edited_mp4 = client.videos.download_content(done.id).read()
+    edited = decode(edited_mp4)
+    # the sound is the source's, with the prompt's rain under it
+    sound, original_sound = audio_track(edited_mp4)[4], audio_track(source_mp4)[4]
+    n = min(sound.shape[1], original_sound.shape[1])
+    assert float(np.corrcoef(sound[0, :n], original_sound[0, :n])[0, 1]) > 0.5
+    assert float(np.abs(sound[:, :n] - original_sound[:, :n]).mean()) > 0.005
     original = decode(source_mp4)
     assert len(edited) == len(original) == 4 * FPS
     assert edited[0].shape == original[0].shape == (720, 1280, 3)
@@ -77,6 +111,16 @@ def test_edit_keeps_size_length_and_motion(
     moved = [mad(original[i], original[i + 1]) for i in range(len(original) - 1)]
     moved_edit = [mad(edited[i], edited[i + 1]) for i in range(len(edited) - 1)]
     assert float(np.corrcoef(moved, moved_edit)[0, 1]) > 0.5
+
+
+@pytest.mark.backends("sqlite")
+def test_remix_makes_new_sound(client: OpenAI, source: Any, source_mp4: bytes) -> None:
+    remix = completed(client, client.videos.remix(source.id, prompt="calm blue lake, wind").id)
+    sound = audio_track(client.videos.download_content(remix.id).read())[4]
+    original = audio_track(source_mp4)[4]
+    n = min(sound.shape[1], original.shape[1])
+    assert float(np.sqrt(np.mean(sound**2))) > 0.02
+    assert abs(float(np.corrcoef(sound[0, :n], original[0, :n])[0, 1])) < 0.3
 
 
 def test_edit_an_upload(client: OpenAI) -> None:

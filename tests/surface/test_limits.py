@@ -172,7 +172,7 @@ def test_closest_size_and_filenames() -> None:
 
 
 def test_params_accept_the_extended_options_only_when_switched_on(tmp_path: Path) -> None:
-    from vidserve.api.params import parse_create
+    from vidserve.api.videos.params import parse_create
 
     off = Settings(data_dir=tmp_path)
     on = Settings(data_dir=tmp_path, extended_video_options=True)

@@ -18,12 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from vidserve import __version__
-from vidserve.api import observability, openapi, studio
+from vidserve.api import openapi, studio
+from vidserve.api.characters import routes as characters
 from vidserve.api.errors import envelope, error_response
-from vidserve.api.middleware import RequestContextMiddleware
-from vidserve.api.routes import fast_routes, router
-from vidserve.api.routes_edits import router as edits_router
-from vidserve.api.routes_files import router as files_router
+from vidserve.api.files import routes as files
+from vidserve.api.middleware.access_log import AccessLogMiddleware
+from vidserve.api.middleware.body_limit import BodyLimitMiddleware
+from vidserve.api.middleware.errors import ErrorMiddleware
+from vidserve.api.middleware.metrics import RequestMetricsMiddleware
+from vidserve.api.middleware.request_id import RequestIdMiddleware
+from vidserve.api.ops import health, metrics
+from vidserve.api.videos import routes as videos
 from vidserve.errors import VidserveError
 from vidserve.media.errors import MediaError
 from vidserve.queue.reaper import reap_forever
@@ -66,9 +71,9 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         tasks = [asyncio.create_task(job) for job in background]
         supervisor = WorkerSupervisor(settings) if embedded_worker else None
         app.state.supervisor = supervisor  # /readyz and /metrics look at its child process
-        app.state.embedded_worker = embedded_worker
         if supervisor is not None:
-            observability.prepare_worker_metrics_dir(settings)
+            assert worker_metrics is not None
+            worker_metrics.reset()
             await supervisor.start()
         try:
             yield
@@ -85,16 +90,22 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         version=__version__,
         description="OpenAI Videos API, self-hosted.",
         lifespan=lifespan,
+        # vidserve exports its own Prometheus metrics and logs; FastAPI's native
+        # OpenTelemetry hook asks the global providers on every request (bench/api_throughput)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.router.routes[0:0] = fast_routes  # ahead of the FastAPI routes of the same paths
-    # /v1/videos/edits, /extensions, /characters... before /v1/videos/{video_id} routes
-    app.include_router(edits_router)
-    app.include_router(router)
-    app.include_router(files_router)
-    openapi.install(app)
-    http_metrics = observability.HttpMetrics()
-    app.include_router(observability.build_router(settings, http_metrics))
-    app.include_router(studio.build_router(settings))
+    http_metrics = metrics.HttpMetrics()
+    worker_metrics = metrics.worker_folder(settings) if embedded_worker else None
+    for router in (
+        videos.router,
+        characters.router,
+        files.router,
+        health.router,
+        metrics.build_router(settings, http_metrics, worker_metrics),
+        studio.build_router(settings),
+    ):
+        app.include_router(router)
+    openapi.install(app, settings)
     if settings.studio:
         app.router.routes.append(studio.studio_mount())
 
@@ -134,6 +145,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
-    app.add_middleware(observability.RequestMetricsMiddleware, metrics=http_metrics)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    # outermost last: request id, access log, metrics, the last-resort 500, the body limit
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(ErrorMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=http_metrics)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     return app

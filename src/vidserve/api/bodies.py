@@ -16,7 +16,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from vidserve.errors import InvalidRequest, PayloadTooLarge
+from vidserve.errors import InvalidRequest, PayloadTooLarge, storage_full
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 MAX_PARTS = 64
@@ -122,6 +122,9 @@ async def read_body(request: Request) -> dict[str, Any]:
         except PayloadTooLarge:
             raise
         except Exception as exc:  # python-multipart / Starlette parse errors
+            full = storage_full(exc)  # spooling a part to disk failed: not the client's fault
+            if full is not None:
+                raise full from exc
             raise InvalidRequest(
                 f"The multipart body could not be parsed: {_reason(exc)}",
                 code="invalid_multipart",

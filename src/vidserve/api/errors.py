@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from vidserve.errors import InvalidRequest, RateLimited, VidserveError
+from vidserve.errors import InvalidRequest, RateLimited, StorageFull, VidserveError
 from vidserve.media.errors import MediaError, MediaSubject
 
 MEDIA_PARAMS: dict[MediaSubject, str] = {"image": "input_reference", "video": "video"}
@@ -36,7 +36,7 @@ def error_response(
     headers = {}
     if request_id:
         headers["x-request-id"] = request_id
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | StorageFull):
         headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
         headers["retry-after-ms"] = str(max(1, math.ceil(exc.retry_after * 1000)))
     return JSONResponse(

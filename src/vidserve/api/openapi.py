@@ -1,8 +1,10 @@
-"""The server's own OpenAPI document: request bodies and error responses described.
+"""The server's own OpenAPI document, generated from the models that validate requests.
 
-The routes read their bodies themselves (JSON or multipart, see ``api/bodies.py``), so FastAPI
-cannot see them; ``body_doc`` documents them with the models of ``api/wire.py`` and
-``ERROR_RESPONSES`` declares the error envelope for every status a route can answer.
+The routes read their bodies themselves (JSON or multipart, see ``api/bodies.py``) and validate
+them with the wire models of each resource; ``body_doc`` puts those same models in the
+document as the request bodies, ``ERROR_RESPONSES`` declares the error envelope for every
+status a route can answer, and :func:`install` adds the bearer scheme to every ``/v1``
+operation (the key is checked by ``api/deps.authorize``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,24 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
-from vidserve.api.wire import REQUEST_MODELS, ErrorResponse
+from vidserve.api.videos.wire import CreateVideoBody, create_body
+from vidserve.settings import Settings
 
 _REF = "#/components/schemas/{model}"
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
@@ -27,18 +43,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (500, "Server error"),
     )
 }
+BEARER = {"HTTPBearer": {"type": "http", "scheme": "bearer",
+                         "description": "Authorization: Bearer <key>"}}
+
+_BODIES: dict[str, type[BaseModel]] = {}
 
 
-def body_doc(model: str, *, multipart: bool = True) -> dict[str, Any]:
-    schema = {"$ref": _REF.format(model=model)}
-    content: dict[str, Any] = {"application/json": {"schema": schema}}
-    if multipart:
-        content["multipart/form-data"] = {"schema": schema}
+def body_doc(model: type[BaseModel], *, json: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body ``model`` validates (multipart, and JSON)."""
+    _BODIES[model.__name__] = model
+    schema = {"$ref": _REF.format(model=model.__name__)}
+    content: dict[str, Any] = {"multipart/form-data": {"schema": schema}}
+    if json:
+        content["application/json"] = {"schema": schema}
     return {"requestBody": {"required": True, "content": content}}
 
 
-def install(app: FastAPI) -> None:
-    """Replace ``app.openapi`` with one that also carries the request-body schemas."""
+def install(app: FastAPI, settings: Settings) -> None:
+    """Replace ``app.openapi`` with one that carries the request bodies and the bearer key."""
+    bodies = dict(_BODIES)
+    bodies[CreateVideoBody.__name__] = create_body(settings.extended_video_options)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -46,16 +70,21 @@ def install(app: FastAPI) -> None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():  # validation errors are 400s here, never 422
-                operation.get("responses", {}).pop("422", None)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        for model in REQUEST_MODELS:
+        for url, path in schema.get("paths", {}).items():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)  # validation errors are 400s
+                if url.startswith("/v1/"):
+                    operation["security"] = [{"HTTPBearer": []}]
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {}).update(BEARER)
+        schemas = components.setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for name, model in bodies.items():
             js = model.model_json_schema(ref_template=_REF)
-            components.update(js.pop("$defs", {}))
-            components[model.__name__] = js
+            schemas.update(js.pop("$defs", {}))
+            js["title"] = name
+            schemas[name] = js
         app.openapi_schema = schema
         return schema
 

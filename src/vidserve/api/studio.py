@@ -38,10 +38,9 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from vidserve import ids
+from vidserve import contract, ids
 from vidserve.api.content import content_response
-from vidserve.api.params import parse_variant
-from vidserve.api.surface_params import EXTENSION_SECONDS
+from vidserve.api.videos.params import parse_variant
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
 from vidserve.service.edits import MAX_TOTAL_SECONDS
@@ -124,7 +123,7 @@ def _served_model(name: str, served: Any) -> dict[str, Any]:
         "remix": caps.remix,
         "edit": caps.edit,
         "extend": caps.extend,
-        "extension_seconds": list(EXTENSION_SECONDS) if caps.extend else [],
+        "extension_seconds": list(contract.EXTENSION_SECONDS) if caps.extend else [],
         "max_extended_seconds": MAX_TOTAL_SECONDS,
         "characters": caps.characters,
         "audio": caps.audio,

@@ -32,16 +32,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vidserve import contract
 from vidserve.domain import Capabilities
 from vidserve.engine.base import VideoBackend
 from vidserve.errors import ConfigurationError
 
 log = logging.getLogger("vidserve.engine")
 
-ALL_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
-SORA2_SIZES = ("720x1280", "1280x720")
-SORA2_NAMES = ("sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08")
-SORA2_PRO_NAMES = ("sora-2-pro", "sora-2-pro-2025-10-06")
+ALL_SIZES = contract.SIZES
 BACKENDS = ("procedural", "diffusers")
 
 
@@ -63,12 +61,6 @@ class ServedModel:
     capabilities: Capabilities
 
 
-def _sizes_for_alias(alias: str, sizes: tuple[str, ...]) -> tuple[str, ...]:
-    if alias.startswith("sora-2") and not alias.startswith("sora-2-pro"):
-        return tuple(s for s in sizes if s in SORA2_SIZES)
-    return sizes
-
-
 class ModelRegistry:
     def __init__(self, models: dict[str, ModelSpec], aliases: dict[str, str]) -> None:
         self._served: dict[str, ServedModel] = {}
@@ -79,7 +71,7 @@ class ModelRegistry:
                 raise ConfigurationError(f"alias {alias!r} points at unknown model {target!r}")
             spec = models[target]
             caps = replace(
-                spec.capabilities, sizes=_sizes_for_alias(alias, spec.capabilities.sizes)
+                spec.capabilities, sizes=contract.sizes_for_model(alias, spec.capabilities.sizes)
             )
             self._served[alias] = ServedModel(alias, spec, caps)
 
@@ -87,9 +79,9 @@ class ModelRegistry:
     def default(cls) -> ModelRegistry:
         spec = ModelSpec(
             "procedural", "procedural",
-            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True),
+            Capabilities(sizes=ALL_SIZES, edit=True, extend=True, characters=True, audio=True),
         )
-        aliases = {name: "procedural" for name in SORA2_NAMES + SORA2_PRO_NAMES}
+        aliases = {name: "procedural" for name in contract.SORA2_NAMES + contract.SORA2_PRO_NAMES}
         return cls({"procedural": spec}, aliases)
 
     @classmethod
@@ -152,6 +144,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
             edit=True,
             extend=True,
             characters=True,
+            audio=True,  # the procedural soundtrack
         )
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)

@@ -16,6 +16,12 @@ Contract of :func:`encode_video`:
   (frame ``expected_frames // 2``) and the spritesheet tiles (25 frames evenly spaced over
   ``expected_frames``). If fewer frames arrive, the thumbnail falls back to the last frame
   fed and missing tiles repeat the last tile available.
+- ``audio`` (a clip's sound, any rate and channel count) becomes an AAC track, 48 kHz
+  stereo, beside the video in the same file, interleaved with it: after each frame the
+  encoder is fed the sound up to that frame's end, so the track lasts exactly as long as
+  the frames fed (``frames * 48000 // fps`` samples; a shorter sound is padded with
+  silence, a longer one cut). Without ``audio`` the track is silence, so that every file has
+  the shape of a Sora file, unless ``audio_track`` is False (then the file has no audio).
 - ``on_frame(n)`` is called after the ``n``-th frame (1-based count) has been handed to the
   encoder.
 - An empty iterator raises :class:`ValueError`. Any exception (including one raised by the
@@ -40,8 +46,10 @@ import av
 import numpy as np
 from PIL import Image
 
+from vidserve.media.audio import SAMPLE_RATE, conform
+
 if TYPE_CHECKING:
-    from vidserve.domain import Frame
+    from vidserve.domain import Audio, Frame
 
 SPRITE_COLUMNS = 5
 SPRITE_ROWS = 5
@@ -49,6 +57,10 @@ SPRITE_TILE_WIDTH = 256
 SPRITE_TILE_MAX_HEIGHT = 2 * SPRITE_TILE_WIDTH  # a 9:16 tile (455 px) fits
 SPRITE_JPEG_QUALITY = 85
 THUMBNAIL_WEBP_QUALITY = 80
+AAC_BIT_RATE = 128_000
+# FFmpeg's "fast" AAC coder: 12 s of stereo in ~0.1 s here, against ~0.25 s for the default
+# two-loop search, for a difference a listener of generated ambience does not hear.
+AAC_OPTIONS = {"aac_coder": "fast"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,44 @@ def _tile(frame: Frame, tile_w: int, tile_h: int) -> Image.Image:
     return Image.fromarray(frame, "RGB").resize((tile_w, tile_h), Image.Resampling.BILINEAR)
 
 
+class _AudioTrack:
+    """The AAC stream of a file being written, fed frame by frame with the clip's sound."""
+
+    CHANNELS = 2
+
+    def __init__(self, container: av.container.OutputContainer, audio: Audio | None, fps: int):
+        self.rate = SAMPLE_RATE
+        self.fps = fps
+        self.samples = conform(audio).samples if audio is not None else None
+        self.stream = container.add_stream("aac", rate=self.rate, options=AAC_OPTIONS)
+        self.stream.layout = "stereo"
+        self.stream.bit_rate = AAC_BIT_RATE
+        self.stream.time_base = Fraction(1, self.rate)
+        self.container = container
+        self.fed = 0
+
+    def feed_until(self, frames: int) -> None:
+        """Encode the sound up to the end of video frame ``frames`` (a count)."""
+        end = frames * self.rate // self.fps
+        if end <= self.fed:
+            return
+        chunk = np.zeros((self.CHANNELS, end - self.fed), dtype=np.float32)
+        if self.samples is not None and self.fed < self.samples.shape[1]:
+            have = self.samples[:, self.fed : end]
+            chunk[:, : have.shape[1]] = have
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+        frame.sample_rate = self.rate
+        frame.pts = self.fed
+        frame.time_base = Fraction(1, self.rate)
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.fed = end
+
+    def flush(self) -> None:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+
+
 def encode_video(
     frames: Iterable[Frame],
     path: Path,
@@ -109,6 +159,8 @@ def encode_video(
     preset: str = "veryfast",
     crf: int = 23,
     on_frame: Callable[[int], None] | None = None,
+    audio: Audio | None = None,
+    audio_track: bool = True,
 ) -> EncodedClip:
     """Stream ``frames`` into an H.264 MP4 at ``path``; return counts, thumbnail, spritesheet."""
     if width <= 0 or height <= 0 or width % 2 or height % 2:
@@ -135,6 +187,7 @@ def encode_video(
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
         stream.codec_context.time_base = Fraction(1, fps)
+        sound = _AudioTrack(container, audio, fps) if audio is not None or audio_track else None
         wanted_set = set(wanted)
         for raw in frames:
             _check_frame(raw, count)
@@ -144,6 +197,8 @@ def encode_video(
             video_frame.time_base = Fraction(1, fps)
             for packet in stream.encode(video_frame):
                 container.mux(packet)
+            if sound is not None:
+                sound.feed_until(count + 1)
             if count == thumb_index:
                 thumbnail = frame.copy()
             if count in wanted_set:
@@ -156,6 +211,8 @@ def encode_video(
             raise ValueError("the frame iterator yielded no frames")
         for packet in stream.encode(None):
             container.mux(packet)
+        if sound is not None:
+            sound.flush()
         if thumbnail is None:
             assert last is not None
             thumbnail = last.copy()

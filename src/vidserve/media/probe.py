@@ -16,7 +16,8 @@ Contract:
   ``invalid_video`` if a stream holds more frames or larger frames than its headers promised
   (``max_frames`` / ``max_side``), so a lying header cannot make the server decode forever.
 - :func:`normalise` = :func:`iter_frames` into :func:`vidserve.media.encode.encode_video`:
-  an H.264 MP4 of exactly ``seconds * fps`` frames, the only form in which an upload is kept.
+  an H.264 MP4 of exactly ``seconds * fps`` frames with the upload's own sound (if it has any)
+  as AAC, the only form in which an upload is kept.
 - :func:`last_of` is the last frame :func:`iter_frames` would yield, read from the keyframe
   before it (the seam of an extension: the clip is decoded once, by the encoder).
 """
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import av
 
+from vidserve.media.audio import read_audio
 from vidserve.media.encode import encode_video
 from vidserve.media.errors import MediaError
 from vidserve.media.images import fit_image
@@ -319,8 +321,9 @@ def normalise(
         max_frames=math.ceil((info.duration + 1.0) * MAX_FPS),
         max_side=max(info.width, info.height) * 2,
     )
+    # the upload's own sound is kept (none: no track, so that it reads back as none)
     clip = encode_video(
         frames, path, width=width, height=height, fps=fps, expected_frames=count,
-        preset=preset, crf=20,
+        preset=preset, crf=20, audio=read_audio(data, max_seconds=seconds), audio_track=False,
     )
     return clip.frames

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from vidserve import ids
+from vidserve import contract, ids
 from vidserve.domain import JobKind, Video
 from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest
@@ -42,7 +42,6 @@ from vidserve.store.videos import VideoStore
 MAX_SEGMENT_SECONDS = 20
 MAX_EXTENSIONS = 6
 MAX_TOTAL_SECONDS = 120
-DEFAULT_MODEL = "sora-2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +105,7 @@ class EditService:
         if model is not None:
             return model
         names = self.registry.names()
-        return DEFAULT_MODEL if DEFAULT_MODEL in names or not names else names[0]
+        return contract.DEFAULT_MODEL if contract.DEFAULT_MODEL in names or not names else names[0]
 
     def _capable(self, served: ServedModel, operation: Operation) -> None:
         caps = served.capabilities

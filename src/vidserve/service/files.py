@@ -14,25 +14,21 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
-from vidserve import ids
+from vidserve import contract, ids
+from vidserve.contract import FilePurpose, Order
 from vidserve.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobNotFound, BlobStore
 from vidserve.store.files import FilePage, FileStore, StoredFile
-
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-MIN_EXPIRY = 3600
-MAX_EXPIRY = 2_592_000  # 30 days
-BATCH_EXPIRY = 2_592_000  # purpose=batch files expire after 30 days unless told otherwise
 
 
 @dataclass(frozen=True, slots=True)
 class NewFile:
     filename: str
     data: bytes
-    purpose: str
+    purpose: FilePurpose  # validated by the API's wire model
     expires_after_seconds: int | None = None
 
 
@@ -71,13 +67,6 @@ class FileService:
         self.clock = clock
 
     async def create(self, project: str, new: NewFile) -> StoredFile:
-        if new.purpose not in PURPOSES:
-            raise InvalidValue(
-                f"Invalid value: '{new.purpose[:40]}'. Supported values are: "
-                + ", ".join(f"'{p}'" for p in PURPOSES[:-1])
-                + f", and '{PURPOSES[-1]}'.",
-                param="purpose",
-            )
         if not new.data:
             raise InvalidRequest("The file is empty.", param="file", code="invalid_file")
         if len(new.data) > self.settings.files_max_bytes:
@@ -89,7 +78,7 @@ class FileService:
         now = int(self.clock())
         ttl = new.expires_after_seconds
         if ttl is None and new.purpose == "batch":
-            ttl = BATCH_EXPIRY
+            ttl = contract.BATCH_FILE_EXPIRY
         stored = StoredFile(
             id=ids.new_file_id(),
             project=project,
@@ -121,7 +110,7 @@ class FileService:
         project: str,
         *,
         limit: int,
-        order: Literal["asc", "desc"],
+        order: Order,
         after: str | None,
         purpose: str | None,
     ) -> FilePage:
@@ -146,7 +135,11 @@ class FileService:
 
     async def delete(self, project: str, file_id: str) -> StoredFile:
         found = await self.retrieve(project, file_id)
-        if not await self.store.mark_deleted(project, found.id, int(self.clock())):
+        marked = await write_or_free(
+            lambda: self.store.mark_deleted(project, found.id, int(self.clock())),
+            lambda: self.blobs.delete_prefix(ids.file_prefix(found.id)),
+        )
+        if not marked:
             raise _not_found(file_id)
         await self.blobs.delete_prefix(ids.file_prefix(found.id))
         return found

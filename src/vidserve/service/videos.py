@@ -13,13 +13,15 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from vidserve import ids
+from vidserve import contract, ids
+from vidserve.contract import Order, Variant, quote_list
 from vidserve.domain import JobKind, Size, Video, VideoStatus
 from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotFound, RateLimited
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
+from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
 from vidserve.store.videos import ActiveJobsLimitReached, IdempotencyRecord, Page, VideoStore
@@ -28,15 +30,12 @@ if TYPE_CHECKING:
     from vidserve.service.characters import CharacterService
     from vidserve.service.files import FileService
 
-Variant = Literal["video", "thumbnail", "spritesheet"]
 CONTENT_TYPES: dict[Variant, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
     "spritesheet": "image/jpeg",
 }
-EXTENDED_SECONDS = (16, 20)  # with settings.extended_video_options
-EXTENDED_SIZES = ("1920x1080", "1080x1920")  # ... on the pro models
-PRO_ONLY_SIZES = ("1024x1792", "1792x1024")
+EXTENDED_SECONDS = tuple(int(s) for s in contract.EXTENDED_SECONDS)  # extended_video_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +59,7 @@ class Content:
     etag: str
 
 
-def _quote_list(values: list[str]) -> str:
-    quoted = [f"'{v}'" for v in values]
-    if len(quoted) <= 2:
-        return " and ".join(quoted)
-    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-
-
-def shown_id(video_id: str) -> str:
-    """An id as it may appear in an error message: short and printable."""
-    text = video_id[:64].encode("ascii", "replace").decode()
-    return text + ("..." if len(video_id) > 64 else "")
+shown_id = contract.shown  # an id as it may appear in an error message
 
 
 class VideoService:
@@ -101,7 +90,7 @@ class VideoService:
         if served is None:
             raise InvalidValue(
                 f"Invalid value: '{shown_id(model)}'. Supported values are: "
-                f"{_quote_list(self.registry.names())}.",
+                f"{quote_list(self.registry.names())}.",
                 param="model",
             )
         return served
@@ -109,8 +98,9 @@ class VideoService:
     def allowed_sizes(self, served: ServedModel) -> tuple[str, ...]:
         """The model's sizes, plus 1080p on pro models with ``extended_video_options``."""
         sizes = served.capabilities.sizes
-        if self.settings.extended_video_options and any(s in sizes for s in PRO_ONLY_SIZES):
-            sizes += tuple(s for s in EXTENDED_SIZES if s not in sizes)
+        pro = any(s in sizes for s in contract.PRO_ONLY_SIZES)
+        if self.settings.extended_video_options and pro:
+            sizes += tuple(s for s in contract.EXTENDED_SIZES if s not in sizes)
         return sizes
 
     def _check_shape(self, served: ServedModel, size: str, seconds: int) -> None:
@@ -121,13 +111,13 @@ class VideoService:
         if size not in sizes:
             raise InvalidValue(
                 f"Invalid value: '{size}'. Supported values for model '{served.name}' are: "
-                f"{_quote_list(list(sizes))}.",
+                f"{quote_list(list(sizes))}.",
                 param="size",
             )
         if seconds not in allowed_seconds:
             raise InvalidValue(
                 f"Invalid value: '{seconds}'. Supported values are: "
-                f"{_quote_list([str(s) for s in allowed_seconds])}.",
+                f"{quote_list([str(s) for s in allowed_seconds])}.",
                 param="seconds",
             )
 
@@ -294,7 +284,7 @@ class VideoService:
         return video
 
     async def list(
-        self, project: str, *, limit: int, order: Literal["asc", "desc"], after: str | None
+        self, project: str, *, limit: int, order: Order, after: str | None
     ) -> Page:
         cursor = None
         if after is not None:
@@ -308,7 +298,14 @@ class VideoService:
     async def delete(self, project: str, video_id: str) -> Video:
         if not ids.is_video_id(video_id):
             await self.retrieve(project, video_id)  # raises the 404
-        before = await self.store.mark_deleted(project, video_id, int(self.clock()))
+        async def free() -> None:
+            video = await self.store.get(project, video_id)
+            if video is not None and video.status is not VideoStatus.IN_PROGRESS:
+                await self._delete_files(video_id)
+
+        before = await write_or_free(
+            lambda: self.store.mark_deleted(project, video_id, int(self.clock())), free
+        )
         if before is None:
             raise NotFound(
                 f"Video with id '{shown_id(video_id)}' not found.", param="video_id", code=None
@@ -316,9 +313,12 @@ class VideoService:
         if before.status is not VideoStatus.IN_PROGRESS:
             # Nothing is running: remove every file now. A running job's worker sees
             # cancel_requested at its next step and removes what it wrote.
-            await self.blobs.delete_prefix(ids.video_prefix(video_id))
-            await self.blobs.delete_prefix(ids.inputs_prefix(video_id))
+            await self._delete_files(video_id)
         return before
+
+    async def _delete_files(self, video_id: str) -> None:
+        await self.blobs.delete_prefix(ids.video_prefix(video_id))
+        await self.blobs.delete_prefix(ids.inputs_prefix(video_id))
 
     async def content(self, project: str, video_id: str, variant: Variant) -> Content:
         video = await self.retrieve(project, video_id)

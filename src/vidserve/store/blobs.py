@@ -127,11 +127,13 @@ class ObjectBlobStore:
         signer: S3Store | None = None,
         presign_ttl: float | None = None,
         content_types: bool = False,
+        root: Path | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
         self._presign_ttl = presign_ttl
         self._content_types = content_types  # S3: store Content-Type (presigned GETs show it)
+        self._root = root  # a local folder's root, for tidying after failed writes
 
     @classmethod
     def from_url(
@@ -147,7 +149,7 @@ class ObjectBlobStore:
         if parsed.scheme == "file":
             root = Path(parsed.path)
             root.mkdir(parents=True, exist_ok=True)
-            return cls(LocalStore(root, mkdir=True, automatic_cleanup=True))
+            return cls(LocalStore(root, mkdir=True, automatic_cleanup=True), root=root.resolve())
         if parsed.scheme == "s3":
             if not parsed.netloc:
                 raise ValueError("an s3:// storage URL needs a bucket: s3://bucket/prefix")
@@ -188,20 +190,30 @@ class ObjectBlobStore:
         return {"Content-Type": kind} if kind else None
 
     async def put_file(self, key: str, path: Path) -> None:
-        try:
-            await obstore.put_async(
-                self._store, key, path, attributes=self._attributes(key)
-            )
-        except BaseError as exc:
-            raise BlobUnavailable(f"put {key}: {_short(exc)}") from exc
+        await self._put(key, path)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
+        await self._put(key, data)
+
+    async def _put(self, key: str, content: Path | bytes) -> None:
         try:
-            await obstore.put_async(
-                self._store, key, data, attributes=self._attributes(key)
-            )
+            await obstore.put_async(self._store, key, content, attributes=self._attributes(key))
         except BaseError as exc:
+            self._remove_empty_folders(key)
             raise BlobUnavailable(f"put {key}: {_short(exc)}") from exc
+
+    def _remove_empty_folders(self, key: str) -> None:
+        """A local folder: the folders a failed put created for ``key`` go again (a full disk
+        leaves no empty ``videos/{id}/`` behind). Folders with anything in them stay."""
+        if self._root is None:
+            return
+        folder = (self._root / key).parent
+        while folder != self._root and self._root in folder.parents:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                return
+            folder = folder.parent
 
     async def get_bytes(self, key: str) -> bytes:
         try:

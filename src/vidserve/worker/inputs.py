@@ -18,6 +18,11 @@
   An edit's or extension's source that is gone (deleted, expired) fails the job with
   ``source_unavailable``.
 - ``characters``: each character's clip, decoded small at the request's fps.
+- sound: an edit's or extension's source audio is decoded once into ``source_audio`` (None
+  where the source has no track). :meth:`Inputs.audio` gives the file's sound: an extension
+  keeps the source's and continues it across the seam (the new segment's sound crossfaded
+  on, or the source's played again where the model makes none); an edit keeps the source's
+  unless the model makes new sound; anything else (remix included) has the model's own.
 
 Which model may do what was checked when the job was created (``vidserve.service``).
 """
@@ -33,7 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidserve import ids
-from vidserve.domain import DEFAULT_FPS, CharacterClip, GenerationRequest, JobKind, Size, Video
+from vidserve.domain import (
+    DEFAULT_FPS,
+    Audio,
+    CharacterClip,
+    GenerationRequest,
+    JobKind,
+    Size,
+    Video,
+)
 from vidserve.engine.base import GenerationFailed
 from vidserve.media.errors import MediaError
 from vidserve.store.blobs import BlobNotFound, BlobStore
@@ -93,6 +106,25 @@ class Inputs:
             return generated
         return itertools.chain(self.lead_in.iter(), generated)
 
+    def audio(self, generated: Audio | None) -> Audio | None:
+        """The sound of the file (see the module docstring); None: the model's silence."""
+        from vidserve.media.audio import conform, fit, join, loop, silence
+
+        request, lead_in = self.request, self.lead_in
+        if lead_in is None:
+            keep_source = generated is None and request.source_video is not None
+            return request.source_audio if keep_source else generated
+        if request.source_audio is None and generated is None:
+            return None
+        before = lead_in.frames / request.fps
+        source = fit(conform(request.source_audio), before) if request.source_audio else None
+        seconds = request.num_frames / request.fps
+        if generated is not None:
+            segment = fit(conform(generated), seconds)
+        else:
+            segment = loop(source, seconds) if source is not None else silence(seconds)
+        return join(source if source is not None else silence(before), segment)
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -129,6 +161,10 @@ class InputLoader:
         )
         seconds = video.seconds
         lead_in = None
+        source_audio = None
+        if video.kind is JobKind.EDIT:
+            assert source is not None and source.clip is not None
+            source_audio = await _audio_of(source.clip, video.seconds)
         if video.kind is JobKind.EXTEND:
             assert source is not None and source.clip is not None
             segment = video.segment_seconds or 0
@@ -140,9 +176,8 @@ class InputLoader:
                 # engines that cannot continue a frame start from it as their reference image
                 reference = await asyncio.to_thread(lead_in.last)
             except MediaError as exc:
-                raise GenerationFailed(
-                    "source_unavailable", f"The source video cannot be read: {exc}"
-                ) from None
+                raise _unreadable(exc) from None
+            source_audio = await _audio_of(path, video.seconds - segment)
             source = None  # the new segment continues the source's frame, not its clip
         request = GenerationRequest(
             model=video.model,
@@ -157,6 +192,7 @@ class InputLoader:
             source_prompt=source.prompt if source is not None else None,
             source_video=source.clip if source is not None else None,
             characters=await self._characters(video, fps),
+            source_audio=source_audio,
         )
         return Inputs(request, lead_in)
 
@@ -226,6 +262,20 @@ class InputLoader:
                 ) from None
             clips.append(CharacterClip(name=character.name, frames=frames))
         return tuple(clips)
+
+
+def _unreadable(exc: MediaError) -> GenerationFailed:
+    return GenerationFailed("source_unavailable", f"The source video cannot be read: {exc}")
+
+
+async def _audio_of(source: bytes | Path, seconds: float) -> Audio | None:
+    """The source's sound, decoded once (a little past its length, never more)."""
+    from vidserve.media.audio import read_audio
+
+    try:
+        return await asyncio.to_thread(read_audio, source, seconds + 1.0)
+    except MediaError as exc:
+        raise _unreadable(exc) from None
 
 
 def _decode_png(data: bytes) -> Frame:

@@ -146,6 +146,8 @@ class Job:
             expected_frames=inputs.expected_frames,
             preset=self.settings.x264_preset,
             crf=self.settings.x264_crf,
+            audio=inputs.audio(clip.audio),
+            audio_track=self.settings.silent_audio_track,
         )
 
     # -- the lease ----------------------------------------------------------------------------

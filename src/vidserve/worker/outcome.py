@@ -32,6 +32,7 @@ from typing import TypeVar
 from vidserve import ids
 from vidserve.domain import Claim, VideoStatus
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
+from vidserve.errors import storage_full
 from vidserve.queue.jobs import JobQueue
 from vidserve.store.blobs import BlobStore, BlobUnavailable
 from vidserve.store.database import is_transient
@@ -83,6 +84,15 @@ def decide(error: BaseException | None, stop: Stop, claim: Claim, max_attempts: 
         if stop.lost:
             return Outcome(Action.DISCARD, "lost")
         return Outcome(Action.RELEASE, "released")  # the worker is stopping
+    infrastructure = _infrastructure(error)
+    if infrastructure is not None:
+        if claim.attempt < max_attempts:  # another worker, or this one later, runs it again
+            return Outcome(Action.RELEASE, "failed", infrastructure)
+        reason = INFRASTRUCTURE[infrastructure]
+        return Outcome(
+            Action.FAIL, "failed", infrastructure,
+            f"The video could not be generated: {reason} ({claim.attempt} attempts).",
+        )
     if isinstance(error, GenerationFailed):
         return Outcome(Action.FAIL, "failed", error.code, error.message)
     if isinstance(error, MemoryError):
@@ -91,19 +101,29 @@ def decide(error: BaseException | None, stop: Stop, claim: Claim, max_attempts: 
             f"Generating {video.size} for {video.seconds}s with model '{video.model}' ran "
             "out of memory.",
         )
-    if isinstance(error, BlobUnavailable) or is_transient(error):
-        what = "storage bucket" if isinstance(error, BlobUnavailable) else "database"
-        if claim.attempt < max_attempts:  # another worker, or this one later, runs it again
-            return Outcome(Action.RELEASE, "failed")
-        code = "storage_unavailable" if isinstance(error, BlobUnavailable) else (
-            "database_unavailable")
-        return Outcome(
-            Action.FAIL, "failed", code,
-            f"The video could not be generated: the {what} did not answer "
-            f"({claim.attempt} attempts).",
-        )
     return Outcome(Action.FAIL, "failed", "internal_error",
                    "The video could not be generated because of an internal error.")
+
+
+INFRASTRUCTURE = {
+    "storage_full": "the server's disk or storage bucket was full",
+    "storage_unavailable": "the storage bucket did not answer",
+    "database_unavailable": "the database did not answer",
+}
+
+
+def _infrastructure(error: BaseException) -> str | None:
+    """The failing part of the infrastructure (a code of :data:`INFRASTRUCTURE`), if any.
+    A full disk or bucket counts even where an engine reported it as its own failure."""
+    if storage_full(error) is not None:
+        return "storage_full"
+    if isinstance(error, GenerationFailed):
+        return None
+    if isinstance(error, BlobUnavailable):
+        return "storage_unavailable"
+    if is_transient(error):
+        return "database_unavailable"
+    return None
 
 
 class Recorder:
@@ -140,7 +160,7 @@ class Recorder:
             )
         elif outcome.action is Action.RELEASE:
             log.info("job %s attempt %d handed back to the queue (%s)", vid, attempt,
-                     "worker stopping" if outcome.label == "released" else "infrastructure")
+                     outcome.code or "worker stopping")
             await self._settle(f"release {vid}", lambda: self.queue.release(vid, attempt))
         else:
             log.warning("job %s attempt %d lost its lease; discarding", vid, attempt)

@@ -12,16 +12,26 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
+from vidserve import contract
+from vidserve.domain import (
+    Audio,
+    Capabilities,
+    Clip,
+    GenerationRequest,
+    StepCallback,
+    StopCheck,
+)
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
+from vidserve.engine.procedural.look import analyse_prompt
 from vidserve.engine.procedural.scene import Scene
+from vidserve.engine.procedural.sound import layered, sound_events, soundtrack
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
 
 FRAMES_PER_STEP = 12
-DEFAULT_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+DEFAULT_SIZES = contract.SIZES
 
 
 class _Frames(Protocol):
@@ -100,6 +110,7 @@ class ProceduralBackend:
             edit=True,
             extend=True,
             characters=True,
+            audio=True,
             extra={"engine": "procedural", "kind": "motion graphics (not a neural model)"},
         )
 
@@ -120,7 +131,23 @@ class ProceduralBackend:
         make: Callable[[GenerationRequest], _Frames] = (
             _Edited if request.source_video is not None else _Rendered
         )
-        return Clip(self._steps(request, make, on_step, should_stop))
+        return Clip(self._steps(request, make, on_step, should_stop), self._sound(request))
+
+    @staticmethod
+    def _sound(request: GenerationRequest) -> Audio | None:
+        """A new clip's soundtrack; for an edit, the source's sound with the prompt's sound
+        events mixed in (None, the source's kept as it is, where the prompt names none)."""
+        look = analyse_prompt(request.prompt)
+        seconds = request.num_frames / request.fps
+        if request.source_video is None:
+            return soundtrack(
+                request.prompt, request.seed, seconds, look,
+                fade_in=request.continue_from is None,
+            )
+        if not sound_events(request.prompt, look):
+            return None
+        events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
+        return events if request.source_audio is None else layered(request.source_audio, events)
 
     def _steps(
         self,

@@ -138,7 +138,7 @@ _SPEED_WORDS = _vocabulary(
 )
 _SPEEDS = {"fast": 2.0, "slow": 0.45}
 
-_MOTIONS = _vocabulary(
+MOTIONS = _vocabulary(
     {
         "spin": "spin spinning spins rotate rotating swirl swirling vortex whirl twirl tornado"
         " orbit orbiting spiral",
@@ -186,7 +186,7 @@ _SHAPES = _vocabulary(
     }
 )
 
-_WORD = re.compile(r"\w+")  # any script: unknown words of every language count
+WORD = re.compile(r"\w+")  # any script: unknown words of every language count
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +204,8 @@ class Look:
 
 def analyse_prompt(prompt: str) -> Look:
     """Map the prompt's words to a :class:`Look`; unknown words still count through a hash."""
-    words = _WORD.findall(prompt.lower())
-    known = set(_COLOURS) | set(_SCENES) | set(_SPEED_WORDS) | set(_MOTIONS) | set(_EFFECTS)
+    words = WORD.findall(prompt.lower())
+    known = set(_COLOURS) | set(_SCENES) | set(_SPEED_WORDS) | set(MOTIONS) | set(_EFFECTS)
     known |= set(_SHAPES)
     others = " ".join(w for w in words if w not in known)
     jitter = stable_unit("prompt-other", others) if others else 0.5  # 0.5: no shift
@@ -241,7 +241,7 @@ def analyse_prompt(prompt: str) -> Look:
     if shift:
         bg_top, bg_bottom = hue_shift(bg_top, shift), hue_shift(bg_bottom, shift)
 
-    motions = [_MOTIONS[w] for w in words if w in _MOTIONS]
+    motions = [MOTIONS[w] for w in words if w in MOTIONS]
     motion = motions[0] if motions else _DEFAULT_MOTIONS[int(jitter * len(_DEFAULT_MOTIONS))]
     speed = 1.0
     for w in words:

@@ -4,6 +4,10 @@ Every GET/POST/DELETE operation of ``openai-videos-openapi.yaml`` is fuzzed with
 (schema-valid) and negative (schema-violating) examples, bounded and derandomised, and each
 response goes through schemathesis' ``not_a_server_error`` check. That includes edits,
 extensions and characters: random bytes as an uploaded ``video`` must be a 400, never a 5xx.
+
+In-process: a first app makes one completed video (through the queue, as a worker would);
+then schemathesis runs a second app on the same data (``from_asgi``'s way: it runs the app's
+lifespan on its own event loop) and sends every request straight into it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -19,15 +22,18 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.python.asgi import shutdown_lifespans
 
+from tests.api.inprocess import BASE_URL, InProcessServer, settings_for
+from tests.contract.helpers import create
 from tests.contract.spec import SPEC_PATH
-from tests.servers import ServerProcess
+from tests.scaleout.infra import Backend
+from vidserve.api.app import create_app
 
 MAX_EXAMPLES = 25
 AUTH = {"Authorization": "Bearer sk-schemathesis"}
-# Fuzzing validates the request handling, which does not depend on the storage backend; the
-# SDK, wire and error tests run on both backends, this one only on SQLite (run time).
-pytestmark = pytest.mark.backends("sqlite")
+# Fuzzing validates the request handling, which does not depend on the storage backend: SQLite
+# only, like the rest of the in-process tier.
 
 
 def _schema() -> Any:
@@ -55,25 +61,28 @@ def test_the_fuzzed_operations() -> None:
     )
 
 
-@pytest.fixture
-def created(server: ServerProcess) -> Iterator[list[str]]:
-    """Videos the fuzzer managed to create; deleted afterwards so that the shared server's
-    worker is not left with a long queue."""
-    ids: list[str] = []
-    yield ids
-    with httpx.Client(base_url=server.base_url, headers=AUTH, timeout=30) as api:
-        for video_id in ids:
-            api.delete(f"/videos/{video_id}")
+@pytest.fixture(scope="module")
+def fuzzed(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, str]]:
+    """OpenAI's spec bound to an in-process app, and the id of a completed video there."""
+    data = tmp_path_factory.mktemp("schemathesis")
+    settings = settings_for(backend, data, storage_url=f"file://{data}/assets")
+    with InProcessServer(settings) as first:
+        video = create(first.http("sk-schemathesis"), json={"prompt": "fuzz target"})
+        first.finish(video["id"])
+    schema = _schema()
+    schema.app = create_app(settings, embedded_worker=False)  # as from_asgi binds its app
+    try:
+        yield schema, video["id"]
+    finally:
+        shutdown_lifespans()
 
 
 @pytest.mark.parametrize("label", _labels())
-def test_no_server_errors(
-    server: ServerProcess,
-    completed_video: dict[str, Any],
-    created: list[str],
-    label: str,
-) -> None:
-    operation = _schema().find_operation_by_label(label)
+def test_no_server_errors(fuzzed: tuple[Any, str], label: str) -> None:
+    schema, completed_id = fuzzed
+    operation = schema.find_operation_by_label(label)
     assert operation is not None, label
     has_video_id = "{video_id}" in operation.path
     strategies = []
@@ -83,7 +92,7 @@ def test_no_server_errors(
             # also aim at a real, completed video (never deleted: other tests use it)
             strategies.append(
                 operation.as_strategy(
-                    generation_mode=mode, path_parameters={"video_id": completed_video["id"]}
+                    generation_mode=mode, path_parameters={"video_id": completed_id}
                 )
             )
     failures: list[str] = []
@@ -99,12 +108,8 @@ def test_no_server_errors(
     )
     @hypothesis.given(case=st.one_of(strategies))
     def run(case: Any) -> None:
-        response = case.call(base_url=server.base_url, headers=AUTH, timeout=60)
+        response = case.call(base_url=BASE_URL, headers=AUTH)
         calls.append(response.status_code)
-        if response.status_code == 200 and operation.method.upper() == "POST":
-            body = response.json()
-            if isinstance(body, dict) and isinstance(body.get("id"), str):
-                created.append(body["id"])
         try:
             case.validate_response(response, checks=[not_a_server_error])
         except AssertionError as exc:  # schemathesis' FailureGroup is an AssertionError

@@ -10,33 +10,29 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from vidserve import contract
 from vidserve.api.bodies import read_body
 from vidserve.api.content import content_response
-from vidserve.api.openapi import ERROR_RESPONSES
-from vidserve.api.routes import project, runtime
-from vidserve.api.surface_params import parse_file_create, parse_file_list_query
-from vidserve.api.surface_wire import (
-    FILE_BODY,
-    FileDeleted,
-    FileList,
-    FileObject,
-    file_object,
-)
-from vidserve.service.files import PURPOSES
+from vidserve.api.deps import authorize, runtime
+from vidserve.api.files.params import parse_file_create, parse_file_list_query
+from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
+from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-@router.post("/files", response_model=FileObject, openapi_extra=FILE_BODY)
-async def create_file(request: Request, project: str = Depends(project)) -> FileObject:
-    rt = runtime(request)
+@router.post(
+    "/files", response_model=FileObject, openapi_extra=body_doc(CreateFileBody, json=False)
+)
+async def create_file(request: Request) -> FileObject:
+    project = await authorize(request)
     new = parse_file_create(await read_body(request))
-    return file_object(await rt.file_service.create(project, new))
+    return file_object(await runtime(request).file_service.create(project, new))
 
 
 @router.get("/files", response_model=FileList)
@@ -48,10 +44,10 @@ async def list_files(
     purpose: str | None = Query(
         None,
         description="only files of this purpose",
-        json_schema_extra={"enum": list(PURPOSES)},
+        json_schema_extra={"enum": list(contract.PURPOSES)},
     ),
-    project: str = Depends(project),
 ) -> FileList:
+    project = await authorize(request)
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
     page = await runtime(request).file_service.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
@@ -66,16 +62,14 @@ async def list_files(
 
 
 @router.get("/files/{file_id}", response_model=FileObject)
-async def retrieve_file(
-    request: Request, file_id: str, project: str = Depends(project)
-) -> FileObject:
+async def retrieve_file(request: Request, file_id: str) -> FileObject:
+    project = await authorize(request)
     return file_object(await runtime(request).file_service.retrieve(project, file_id))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
-async def delete_file(
-    request: Request, file_id: str, project: str = Depends(project)
-) -> FileDeleted:
+async def delete_file(request: Request, file_id: str) -> FileDeleted:
+    project = await authorize(request)
     found = await runtime(request).file_service.delete(project, file_id)
     return FileDeleted(id=found.id, deleted=True)
 
@@ -85,9 +79,8 @@ async def delete_file(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-async def file_content(
-    request: Request, file_id: str, project: str = Depends(project)
-) -> Response:
+async def file_content(request: Request, file_id: str) -> Response:
+    project = await authorize(request)
     rt = runtime(request)
     found = await rt.file_service.content(project, file_id)
     content = Content(

@@ -1,4 +1,6 @@
-"""schemathesis against the server's own OpenAPI document, with every check it has.
+"""schemathesis against the server's own OpenAPI document, with every check it has, in-process:
+``schemathesis.openapi.from_asgi`` runs the app (its lifespan included) on schemathesis' own
+event loop, and its requests and the checks' probes go straight into it.
 
 Where one check cannot hold for this API, it is named here with the reason:
 
@@ -20,21 +22,30 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis import checks as all_checks
+from schemathesis.python.asgi import shutdown_lifespans
 
-from tests.servers import ServerProcess
+from tests.api.inprocess import settings_for
+from tests.scaleout.infra import Backend
+from vidserve.api.app import create_app
+from vidserve.store.database import migrate
 
 AUTH = {"Authorization": "Bearer sk-own-openapi"}
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server with a key configured (dev mode would accept any key: ``ignored_auth``)."""
-    server = ServerProcess(
-        tmp_path_factory.mktemp("own-openapi"),
-        env={"VIDSERVE_API_KEYS": "sk-own-openapi=fuzz", "VIDSERVE_PROCEDURAL_STEP_DELAY": "0"},
-    ).start()
-    yield server
-    server.stop()
+def keyed(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The document of a server with a key configured (dev mode would accept any key:
+    ``ignored_auth``), loaded from the app schemathesis then sends every request into."""
+    settings = settings_for(
+        backend, tmp_path_factory.mktemp("own-openapi"), api_keys="sk-own-openapi=fuzz"
+    )
+    migrate(settings.database_url)
+    try:
+        app = create_app(settings, embedded_worker=False)
+        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    finally:
+        shutdown_lifespans()  # the app's shutdown: background tasks stopped, database closed
+
 
 SKIPPED = {"positive_data_acceptance", "max_response_time"}
 CHECKS = [
@@ -57,12 +68,8 @@ CHECKS = [
 ]
 
 
-def _schema(server: ServerProcess) -> Any:
-    return schemathesis.openapi.from_url(server.base_url.removesuffix("/v1") + "/openapi.json")
-
-
-def test_document_describes_bodies_and_errors(keyed: ServerProcess) -> None:
-    doc = _schema(keyed).raw_schema
+def test_document_describes_bodies_and_errors(keyed: Any) -> None:
+    doc = keyed.raw_schema
     create = doc["paths"]["/v1/videos"]["post"]
     assert set(create["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     for status in ("400", "401", "404", "413", "429", "500"):
@@ -70,8 +77,8 @@ def test_document_describes_bodies_and_errors(keyed: ServerProcess) -> None:
     assert "CreateVideoBody" in doc["components"]["schemas"]
 
 
-def test_document_describes_the_surface_bodies(keyed: ServerProcess) -> None:
-    paths = _schema(keyed).raw_schema["paths"]
+def test_document_describes_the_surface_bodies(keyed: Any) -> None:
+    paths = keyed.raw_schema["paths"]
     for path, kinds in (
         ("/v1/videos/edits", {"application/json", "multipart/form-data"}),
         ("/v1/videos/extensions", {"application/json", "multipart/form-data"}),
@@ -107,8 +114,8 @@ SURFACE = [  # edits, extensions, characters, Files API
 @pytest.mark.parametrize(
     ("label", "examples"), [(label, 40) for label in VIDEOS] + [(label, 25) for label in SURFACE]
 )
-def test_all_checks(keyed: ServerProcess, label: str, examples: int) -> None:
-    operation = _schema(keyed).find_operation_by_label(label)
+def test_all_checks(keyed: Any, label: str, examples: int) -> None:
+    operation = keyed.find_operation_by_label(label)
     assert operation is not None, label
     strategies = [
         operation.as_strategy(generation_mode=mode)
@@ -127,7 +134,7 @@ def test_all_checks(keyed: ServerProcess, label: str, examples: int) -> None:
     )
     @hypothesis.given(case=st.one_of(strategies))
     def run(case: Any) -> None:
-        response = case.call(headers=AUTH, timeout=60)
+        response = case.call(headers=AUTH)
         statuses.append(response.status_code)
         try:
             case.validate_response(response, checks=CHECKS)

@@ -1,0 +1,1 @@
+"""OpenAI's characters: ``/v1/videos/characters``."""

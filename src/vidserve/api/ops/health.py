@@ -1,0 +1,76 @@
+"""``GET /healthz`` (the process answers: liveness) and ``GET /readyz`` (readiness).
+
+``/readyz`` checks the database, the storage and the worker (the embedded child process is
+alive; with ``--no-worker`` the workers live elsewhere and only the number busy is reported)
+and answers 503 if any check fails. A check that does not answer within ``CHECK_TIMEOUT``
+fails; a failing check shows the exception's class name only (a message could carry a DSN or
+a path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from vidserve.queue.stats import QueueStats
+from vidserve.runtime import Runtime
+from vidserve.worker.embedded import WorkerSupervisor
+
+log = logging.getLogger("vidserve.api")
+
+CHECK_TIMEOUT = 3.0
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(probe(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:.0f}s"}
+    except Exception as exc:
+        log.warning("readiness check %s failed", name, exc_info=True)
+        return {"ok": False, "error": type(exc).__name__}
+    result: dict[str, Any] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if isinstance(detail, dict):
+        result.update(detail)
+    return result
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    supervisor: WorkerSupervisor | None = request.app.state.supervisor
+    stats = QueueStats(rt.db)
+
+    async def worker() -> dict[str, Any]:
+        busy = len({lease.worker for lease in await stats.leases(rt.clock())})
+        if supervisor is None:
+            return {"mode": "external", "busy": busy}
+        if supervisor.pid is None:
+            raise RuntimeError("the embedded worker process is not running")
+        return {"mode": "embedded", "pid": supervisor.pid, "busy": busy}
+
+    checks = {
+        "database": await _check("database", stats.ping),
+        "storage": await _check("storage", rt.blob_store.check),
+        "worker": await _check("worker", worker),
+    }
+    ready = all(check["ok"] for check in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,1 @@
+"""``/v1/videos``: create, list, retrieve, delete, content, remix, edits, extensions."""
