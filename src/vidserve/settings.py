@@ -89,8 +89,6 @@ class Settings(BaseSettings):
     """Largest upload ``POST /v1/files`` accepts (the request limit applies too)."""
 
     # engines and media
-    procedural_step_delay: float = Field(default=0.0, ge=0)
-    """Seconds added to each procedural step: lets tests catch jobs mid-run."""
     x264_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"
     ] = "veryfast"

@@ -17,6 +17,10 @@ Python: reading the file never imports torch) and documented in ``docs/models.md
 whose weights are missing is still listed, with ``ModelSpec.problem`` saying why; its jobs fail
 with ``model_unavailable`` and that reason, and the other models keep serving.
 
+``backend = "package.module:Class"`` serves a backend class of your own (a plugin, imported in
+the worker only): the entry's generic keys below give its capabilities, as for ``procedural``,
+and its other keys reach ``Class.from_spec(spec)`` as ``spec.options``.
+
 Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
 feature off, ``image_reference = false`` or ``remix = false``.
 
@@ -27,6 +31,7 @@ OpenAI's size rules follow the alias: ``sora-2*`` names allow only 720x1280 and 
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,10 +100,10 @@ class ModelRegistry:
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
             backend = entry.get("backend", "procedural")
-            if backend not in BACKENDS:
+            if backend not in BACKENDS and not is_plugin(backend):
                 raise ConfigurationError(
                     f"models file {path}: model {name!r} has unknown backend {backend!r} "
-                    f"(known: {', '.join(BACKENDS)})"
+                    f"(known: {', '.join(BACKENDS)}, or a plugin class as 'module:Class')"
                 )
             models[name] = _spec(path, name, backend, entry)
         if not models:
@@ -181,17 +186,33 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
     return ModelSpec(name, backend, caps, options, problem)
 
 
-def load_backend(spec: ModelSpec, *, step_delay: float = 0.0) -> VideoBackend:
+_PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def is_plugin(backend: object) -> bool:
+    """``backend`` names a class of the operator's own: ``"package.module:Class"``."""
+    return isinstance(backend, str) and _PLUGIN.match(backend) is not None
+
+
+def load_backend(spec: ModelSpec) -> VideoBackend:
     """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
     the backend's own business, on its first job, so a broken model fails that job clearly
     instead of the worker."""
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
-        return ProceduralBackend(sizes=spec.capabilities.sizes, step_delay=step_delay)
+        return ProceduralBackend(sizes=spec.capabilities.sizes)
     if spec.backend == "diffusers":
         # light: torch is imported on the first job, in the generation thread
         from vidserve.engine.diffusion.backend import DiffusersBackend
 
         return DiffusersBackend.from_spec(spec)
+    if is_plugin(spec.backend):
+        import importlib
+
+        module, _, attr = spec.backend.partition(":")
+        backend = getattr(importlib.import_module(module), attr).from_spec(spec)
+        if not isinstance(backend, VideoBackend):
+            raise ConfigurationError(f"backend {spec.backend!r} is not a VideoBackend")
+        return backend
     raise ConfigurationError(f"unknown backend {spec.backend!r}")

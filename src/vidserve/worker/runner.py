@@ -185,7 +185,7 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec, step_delay=self.settings.procedural_step_delay)
+            backend = load_backend(spec)
             self._backends[spec.name] = backend
         return backend
 
