@@ -39,6 +39,7 @@ TIERS: dict[str, tuple[str, ...]] = {
     "unit": (
         "unit", "engine/test_backend.py", "engine/test_options.py", "engine/test_plan.py",
         "observability/test_telemetry.py", "observability/test_worker_files.py",
+        "surface/test_limits.py",
     ),
     "api": ("api",),
     "system": ("chaos", "scaleout", "integration/test_durability.py"),

@@ -83,12 +83,22 @@ class Settings(BaseSettings):
     """Longest uploaded source clip for an edit or extension."""
     upload_video_max_side: int = Field(default=3840, ge=64)
     """Widest and tallest uploaded video accepted, in pixels."""
+    media_child_memory_bytes: int = Field(default=2 * 1024**3, ge=64 * 1024**2)
+    """Address-space limit (RLIMIT_AS) of each child process that probes and re-encodes an
+    uploaded video: a hostile file costs that child, never the API process."""
+    media_child_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A child still working after this long is killed and the upload refused."""
+    media_child_concurrency: int = Field(default=2, ge=1)
+    """How many such children run at once in one API process (the others wait)."""
     character_max_seconds: float = Field(default=10.0, gt=0)
     """Longest clip ``POST /v1/videos/characters`` accepts (at least 1 s)."""
     files_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     """Largest upload ``POST /v1/files`` accepts (the request limit applies too)."""
 
     # engines and media
+    procedural_caption: Literal["label", "prompt", "none"] = "label"
+    """What the procedural engine writes over the start of a clip: a one-line ``label`` of the
+    prompt, the wrapped ``prompt``, or ``none``. It is gone before the clip's last frame."""
     x264_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"
     ] = "veryfast"

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from vidserve.queue.stats import QueueStats
 from vidserve.settings import Settings
 from vidserve.store.database import Database
+from vidserve.store.workers import WorkerStore, worker_stale_after
 
 
 def _age(seconds: float | None) -> str:
@@ -41,6 +42,11 @@ async def collect(settings: Settings, base_url: str | None) -> dict[str, Any]:
         now = time.time()
         depth = await stats.depth()
         leases = await stats.leases(now)
+        stale_after = worker_stale_after(settings)
+        fleet = [
+            {**asdict(beat), "alive": beat.alive(now, stale_after)}
+            for beat in await WorkerStore(db).all()
+        ]
     finally:
         await db.close()
     server: dict[str, Any] | None = None
@@ -56,6 +62,8 @@ async def collect(settings: Settings, base_url: str | None) -> dict[str, Any]:
         "database": make_url(settings.database_url).render_as_string(hide_password=True),
         "queue": [asdict(d) for d in depth],
         "workers": [asdict(lease) for lease in leases],
+        "fleet": fleet,
+        "stale_after": stale_after,
         "server": server,
         "now": now,
     }
@@ -83,6 +91,19 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  {'total':<{width}}  {total_q:>6}  {total_r:>11}")
     else:
         lines.append("  empty: nothing queued or in progress")
+    fleet = report["fleet"]
+    alive = [w for w in fleet if w["alive"]]
+    lines.append(f"workers alive: {len(alive)}"
+                 + (f", silent for over {report['stale_after']:g}s: {len(fleet) - len(alive)}"
+                    if len(alive) < len(fleet) else "")
+                 + ("  NO LIVE WORKER: nothing will run" if not alive else ""))
+    for w in fleet:
+        job = ",".join(w["current_job"]) or "idle"
+        state = "" if w["alive"] else "  DEAD"
+        lines.append(
+            f"  {w['id']}  host {w['host']}  models {','.join(w['models'])}  {job}  "
+            f"last beat {_age(now - w['last_beat'])} ago{state}"
+        )
     workers = report["workers"]
     names = sorted({w["worker"] for w in workers})
     lines.append(f"workers busy: {len(names)}")

@@ -4,7 +4,8 @@ a worker, memory blobs, SQLite in a temporary folder (see ``tests/api/inprocess.
 ``server`` is one app per test module (dev mode: any bearer key works); ``api`` is raw httpx
 on it, ``client`` the official ``openai`` SDK. Tests here run on SQLite only unless marked
 ``@pytest.mark.backends("sqlite", "postgres")`` (the store behaviours worth checking twice).
-``make_server(**settings)`` gives a test a server of its own with other settings.
+``make_server(**settings)`` gives a test a server of its own with other settings;
+``alpha_and_beta`` the SDK as two projects of one server.
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ def make_server(backend: Backend, tmp_path: Path) -> Iterator[Callable[..., InPr
             return stack.enter_context(InProcessServer(settings))
 
         yield make
+
+
+@pytest.fixture
+def alpha_and_beta(make_server: Callable[..., InProcessServer]) -> Iterator[tuple[OpenAI, OpenAI]]:
+    """The official SDK as the projects ``alpha`` and ``beta`` of one server with keys."""
+    alpha_key, beta_key = "sk-alpha-0123456789", "sk-beta-9876543210"
+    server = make_server(api_keys=f"{alpha_key}=alpha,{beta_key}=beta")
+    with server.sdk(api_key=alpha_key, max_retries=0) as alpha, server.sdk(
+        api_key=beta_key, max_retries=0
+    ) as beta:
+        yield alpha, beta
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 ``client`` is the official SDK on the shared ``server`` (every backend); ``source`` is one
 completed 4 s 1280x720 video made through it, reused as the source of edits and extensions.
-``two_projects`` is a server of this module's own with two API keys (tenancy).
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ import pytest
 from openai import OpenAI
 
 from tests.servers import ServerProcess
-
-ALPHA_KEY = "sk-surface-alpha-0123456789"
-BETA_KEY = "sk-surface-beta-9876543210"
 
 
 def wait(client: OpenAI, video_id: str, timeout: float = 120.0) -> Any:
@@ -84,15 +80,3 @@ def source(client: OpenAI) -> Any:
 @pytest.fixture(scope="session")
 def source_mp4(client: OpenAI, source: Any) -> bytes:
     return client.videos.download_content(source.id).read()
-
-
-@pytest.fixture(scope="module")
-def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("surface-tenancy"),
-        env={"VIDSERVE_API_KEYS": f"{ALPHA_KEY}=alpha,{BETA_KEY}=beta"},
-    ).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()

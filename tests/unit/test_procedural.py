@@ -190,9 +190,10 @@ def test_structure_depends_on_the_seed_only() -> None:
 
 def test_remix_keeps_structure_and_changes_colours() -> None:
     caption = 34  # rows of the caption band at this size, excluded from the comparison
-    original = render(request("a warm red and orange desert", seed=11))[0]
-    remix = render(request("a cool green and teal lake", seed=11))[0]
-    other = render(request("a warm red and orange desert", seed=12))[0]
+    # prompts that name no scene: the abstract shapes (scenes: tests/unit/test_scenes.py)
+    original = render(request("warm red and orange shapes", seed=11))[0]
+    remix = render(request("cool green and teal shapes", seed=11))[0]
+    other = render(request("warm red and orange shapes", seed=12))[0]
     e_orig, e_remix, e_other = (edges(f, caption) for f in (original, remix, other))
     assert e_orig.sum() > 100  # there are shapes to compare
     # same seed, new prompt: the shapes' outlines are in the same places

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from vidserve import __version__
+from vidserve import __version__, scratch
 from vidserve.api import openapi, studio
 from vidserve.api.characters import routes as characters
 from vidserve.api.errors import envelope, error_response
@@ -49,6 +49,7 @@ def _request_id(request: Request) -> str | None:
 def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scratch.sweep()  # folders a killed server or worker on this machine left in TMPDIR
         rt = Runtime.open(settings)
         app.state.runtime = rt
         stop = asyncio.Event()

@@ -194,14 +194,14 @@ def is_plugin(backend: object) -> bool:
     return isinstance(backend, str) and _PLUGIN.match(backend) is not None
 
 
-def load_backend(spec: ModelSpec) -> VideoBackend:
+def load_backend(spec: ModelSpec, *, caption: str = "label") -> VideoBackend:
     """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
     the backend's own business, on its first job, so a broken model fails that job clearly
     instead of the worker."""
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
-        return ProceduralBackend(sizes=spec.capabilities.sizes)
+        return ProceduralBackend(sizes=spec.capabilities.sizes, caption=caption)
     if spec.backend == "diffusers":
         # light: torch is imported on the first job, in the generation thread
         from vidserve.engine.diffusion.backend import DiffusersBackend

@@ -11,7 +11,7 @@
   one replica at a time: the round takes a transaction-level advisory lock and a replica
   that finds it taken skips the round (no leader to elect, nothing held between rounds).
 - every change that makes a job claimable (an insert, ``release``, a requeue by ``reap``)
-  wakes the workers through the schema's NOTIFY trigger (PostgreSQL; migration 0004).
+  wakes the workers through the schema's NOTIFY trigger (PostgreSQL; migration 0005).
 """
 
 from __future__ import annotations

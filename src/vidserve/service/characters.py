@@ -10,18 +10,23 @@ id that never existed.
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vidserve import ids
+from vidserve import ids, scratch
 from vidserve.domain import DEFAULT_FPS
 from vidserve.errors import InvalidRequest, NotFound
+from vidserve.media.isolated import media_children
+from vidserve.service.sources import media_limits
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobStore
 from vidserve.store.characters import Character, CharacterStore
+
+if TYPE_CHECKING:
+    from vidserve.media.probe import UploadLimits
 
 CLIP_SIDE = 256
 MIN_SECONDS = 1.0
@@ -54,7 +59,7 @@ class CharacterService:
         self.clock = clock
 
     async def create(self, project: str, name: str, video: bytes) -> Character:
-        from vidserve.media.probe import UploadLimits, normalise, probe_upload
+        from vidserve.media.probe import UploadLimits
 
         s = self.settings
         limits = UploadLimits(
@@ -64,21 +69,16 @@ class CharacterService:
             min_seconds=MIN_SECONDS,
         )
 
-        def work(path: Path) -> tuple[int, int, int]:
-            info = probe_upload(video, limits)
-            width, height = clip_size(info.width, info.height)
-            frames = normalise(
-                video, info, path, width=width, height=height, fps=DEFAULT_FPS,
-                seconds=info.duration, preset=s.x264_preset,
-            )
-            return width, height, frames
-
         character_id = ids.new_character_id()
         key = ids.character_key(character_id)
-        with tempfile.TemporaryDirectory(prefix="vidserve-character-") as tmp:
-            path = Path(tmp) / "clip.mp4"
-            width, height, frames = await asyncio.to_thread(work, path)
-            await self.blobs.put_file(key, path)
+        tmp = scratch.make("character")
+        try:
+            width, height, frames = await media_children(media_limits(s)).run(
+                _character_clip, video, limits, tmp / "clip.mp4", s.x264_preset
+            )
+            await self.blobs.put_file(key, tmp / "clip.mp4")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         character = Character(
             id=character_id,
             project=project,
@@ -129,3 +129,18 @@ class CharacterService:
                 code="invalid_value",
             )
         return found
+
+
+def _character_clip(
+    data: bytes, limits: UploadLimits, path: Path, preset: str
+) -> tuple[int, int, int]:
+    """Runs in a child process (:mod:`vidserve.media.isolated`): probe, then re-encode small."""
+    from vidserve.media.probe import normalise, probe_upload
+
+    info = probe_upload(data, limits)
+    width, height = clip_size(info.width, info.height)
+    frames = normalise(
+        data, info, path, width=width, height=height, fps=DEFAULT_FPS,
+        seconds=info.duration, preset=preset,
+    )
+    return width, height, frames

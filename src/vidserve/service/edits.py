@@ -15,13 +15,12 @@ that cannot do the operation is a 400 (``Model 'x' cannot edit videos.``) before
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from vidserve import contract, ids
+from vidserve import contract, ids, scratch
 from vidserve.domain import JobKind, Video
 from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest
@@ -207,9 +206,10 @@ class EditService:
         vs = self.videos
         caps = served.capabilities
         max_seconds = MAX_TOTAL_SECONDS - segment if segment is not None else None
-        with tempfile.TemporaryDirectory(prefix="vidserve-source-") as tmp:
+        tmp = scratch.make("source")
+        try:
             prepared = await prepare_upload(
-                upload, self.settings, caps.sizes, caps.fps, Path(tmp) / "source.mp4",
+                upload, self.settings, caps.sizes, caps.fps, tmp / "source.mp4",
                 max_seconds=max_seconds,
             )
             if segment is not None:
@@ -218,4 +218,6 @@ class EditService:
                                   prepared.seconds, None)
             video.source_key = source_key(video.id)
             await self.blob_store.put_file(video.source_key, prepared.path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return video, "sha256:" + hashlib.sha256(upload.data).hexdigest()

@@ -9,16 +9,20 @@ only form in which it is kept. Every problem is a 400 (404 for an unknown id) wi
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidserve import ids
 from vidserve.domain import Size, Video, VideoStatus
 from vidserve.errors import InvalidRequest, NotFound
+from vidserve.media.isolated import ChildLimits, media_children
 from vidserve.settings import Settings
+
+if TYPE_CHECKING:
+    from vidserve.media.probe import UploadLimits
 
 PARAM = "video"
 
@@ -87,6 +91,14 @@ def closest_size(width: int, height: int, sizes: Sequence[str]) -> str:
     return min(sizes, key=distance)
 
 
+def media_limits(settings: Settings) -> ChildLimits:
+    return ChildLimits(
+        memory_bytes=settings.media_child_memory_bytes,
+        timeout_seconds=settings.media_child_timeout_seconds,
+        concurrency=settings.media_child_concurrency,
+    )
+
+
 async def prepare_upload(
     upload: VideoUpload,
     settings: Settings,
@@ -96,26 +108,34 @@ async def prepare_upload(
     *,
     max_seconds: float | None = None,
 ) -> PreparedUpload:
-    """Probe (hard limits from ``settings``) and re-encode an uploaded source clip."""
-    from vidserve.media.probe import UploadLimits, normalise, probe_upload
+    """Probe (hard limits from ``settings``) and re-encode an uploaded source clip, in a
+    child process (:mod:`vidserve.media.isolated`): a hostile file never costs the server."""
+    from vidserve.media.probe import UploadLimits
 
     limits = UploadLimits(
         max_bytes=settings.upload_video_max_bytes,
         max_seconds=min(settings.upload_video_max_seconds, max_seconds or math.inf),
         max_side=settings.upload_video_max_side,
     )
+    return await media_children(media_limits(settings)).run(
+        _prepare, upload.data, limits, tuple(sizes), fps, path, settings.x264_preset
+    )
 
-    def work() -> PreparedUpload:
-        info = probe_upload(upload.data, limits)
-        size = closest_size(info.width, info.height, sizes)
-        target = Size.parse(size)
-        frames = normalise(
-            upload.data, info, path, width=target.width, height=target.height, fps=fps,
-            seconds=info.seconds, preset=settings.x264_preset,
-        )
-        return PreparedUpload(path=path, size=size, seconds=info.seconds, frames=frames)
 
-    return await asyncio.to_thread(work)
+def _prepare(
+    data: bytes, limits: UploadLimits, sizes: tuple[str, ...], fps: int, path: Path, preset: str
+) -> PreparedUpload:
+    """Runs in the child process."""
+    from vidserve.media.probe import normalise, probe_upload
+
+    info = probe_upload(data, limits)
+    size = closest_size(info.width, info.height, sizes)
+    target = Size.parse(size)
+    frames = normalise(
+        data, info, path, width=target.width, height=target.height, fps=fps,
+        seconds=info.seconds, preset=preset,
+    )
+    return PreparedUpload(path=path, size=size, seconds=info.seconds, frames=frames)
 
 
 def source_key(video_id: str) -> str:

@@ -10,7 +10,7 @@ lookup takes microseconds, where the async driver's thread hand-offs cost a hund
 more (bench/api_throughput.py). On PostgreSQL they go through asyncpg.
 
 Wake-ups (PostgreSQL): a row that becomes queued (inserted, or put back) sends
-``NOTIFY vidserve_jobs, '<model>'`` from a trigger in the schema (migration 0004), delivered when
+``NOTIFY vidserve_jobs, '<model>'`` from a trigger in the schema (migration 0005), delivered when
 its transaction commits. Workers LISTEN on a connection of their own (``vidserve.queue.wakeup``).
 """
 

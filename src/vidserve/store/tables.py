@@ -147,3 +147,17 @@ characters = Table(
     Column("height", Integer, nullable=False),
     Column("frames", Integer, nullable=False),
 )
+
+# One row per running worker process (embedded or on another machine), refreshed every few
+# seconds: ``/readyz`` and ``vidserve status`` read it, so a dead fleet shows.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("models", Text, nullable=False),
+    Column("current_job", Text),
+    Column("started_at", Double, nullable=False),
+    Column("last_beat", Double, nullable=False, index=True),
+)

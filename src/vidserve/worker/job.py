@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidserve import ids
+from vidserve import ids, scratch
 from vidserve import logging as log_context
 from vidserve.domain import Claim
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
@@ -71,7 +70,7 @@ class Job:
         log.info("job %s attempt %d: %s %s %ss", video.id, attempt, video.model, video.size,
                  video.seconds)
         keeper = asyncio.create_task(self._keep_lease())
-        workdir = Path(tempfile.mkdtemp(prefix="vidserve-job-"))
+        workdir = scratch.make("job")
         outcome = None
         try:
             error: Exception | None = None

@@ -4,7 +4,8 @@ The loop: ``concurrency`` slots each claim a job (one guarded statement, which b
 attempt that fences every later write), run it (:class:`vidserve.worker.job.Job`) and claim
 the next; idle slots sleep on a ``Wakeup`` (LISTEN/NOTIFY on PostgreSQL, a short poll on
 SQLite). The worker keeps one loaded backend per model (the model cache), runs the reaper
-beside the slots, and drains on SIGTERM/SIGINT: no new claims, running jobs stop after
+beside the slots, keeps its row in the ``workers`` table (:mod:`vidserve.worker.presence`),
+and drains on SIGTERM/SIGINT: no new claims, running jobs stop after
 ``drain_grace_seconds`` (a second signal: at once) and are handed back to the queue. The
 embedded worker also stops when its parent process is gone.
 """
@@ -18,7 +19,7 @@ import signal
 import socket
 import time
 
-from vidserve import ids
+from vidserve import ids, scratch
 from vidserve.domain import Claim
 from vidserve.engine.base import VideoBackend
 from vidserve.engine.registry import ModelSpec, load_backend
@@ -26,10 +27,12 @@ from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
 from vidserve.store.database import is_transient
+from vidserve.store.workers import WorkerBeat, WorkerStore
 from vidserve.telemetry import worker_metrics
 from vidserve.worker.inputs import InputLoader
 from vidserve.worker.job import Job, JobEnv
 from vidserve.worker.outcome import Outcome, Recorder
+from vidserve.worker.presence import beat_interval, keep_presence
 
 log = logging.getLogger("vidserve.worker")
 
@@ -58,6 +61,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._hard_stop = False
         self._backends: dict[str, VideoBackend] = {}
+        self._started_at = runtime.clock()
         self.env = JobEnv(
             runtime=runtime,
             backend_for=self._backend,
@@ -125,16 +129,30 @@ class Worker:
             listen_poll=listen_poll,
         )
         await self._wakeup.start()
+        presence_stop = asyncio.Event()
+        presence = asyncio.create_task(keep_presence(
+            WorkerStore(self.rt.db), self._describe,
+            beat_interval(self.settings.lease_seconds), presence_stop,
+        ))
         log.info("worker %s serving models %s, %d at a time (%s)", self.id,
                  ", ".join(self.models), self.concurrency,
                  "LISTEN/NOTIFY" if self._wakeup.listening else "polling")
         try:
             await asyncio.gather(*(self._slot(max_jobs) for _ in range(self.concurrency)))
         finally:
+            presence_stop.set()
+            await presence
             await self._wakeup.close()
             reaper_stop.set()
             if reaper_task is not None:
                 await reaper_task
+
+    def _describe(self) -> WorkerBeat:
+        return WorkerBeat(
+            id=self.id, host=socket.gethostname(), pid=os.getpid(), models=tuple(self.models),
+            current_job=tuple(self.running), started_at=self._started_at,
+            last_beat=self.rt.clock(),
+        )
 
     async def _slot(self, max_jobs: int | None) -> None:
         """One job at a time: claim, run, repeat; sleep on the wake-up when the queue is empty."""
@@ -185,13 +203,14 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec)
+            backend = load_backend(spec, caption=self.settings.procedural_caption)
             self._backends[spec.name] = backend
         return backend
 
 
 async def run_worker(runtime: Runtime, *, models: list[str] | None = None,
                      parent_pid: int | None = None, concurrency: int | None = None) -> None:
+    scratch.sweep()  # what a killed worker (or server) on this machine left in TMPDIR
     worker = Worker(runtime, models=models, parent_pid=parent_pid, concurrency=concurrency)
     started = time.monotonic()
     try:

@@ -9,8 +9,9 @@ from vidserve.api.characters.params import parse_character
 from vidserve.api.characters.wire import CharacterObject, CreateCharacterBody, character_object
 from vidserve.api.deps import authorize, runtime
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.routing import ThinRoute
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
 
 @router.post(

@@ -20,10 +20,11 @@ from vidserve.api.deps import authorize, runtime
 from vidserve.api.files.params import parse_file_create, parse_file_list_query
 from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.routing import ThinRoute
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
 
 @router.post(

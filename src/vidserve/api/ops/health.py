@@ -1,10 +1,11 @@
 """``GET /healthz`` (the process answers: liveness) and ``GET /readyz`` (readiness).
 
-``/readyz`` checks the database, the storage and the worker (the embedded child process is
-alive; with ``--no-worker`` the workers live elsewhere and only the number busy is reported)
-and answers 503 if any check fails. A check that does not answer within ``CHECK_TIMEOUT``
-fails; a failing check shows the exception's class name only (a message could carry a DSN or
-a path).
+``/readyz`` checks the database, the storage and the workers: at least one worker (embedded
+or on another machine) has written its heartbeat row (``workers`` table) within a lease, and
+in the embedded mode the child process is alive; every live worker is listed (host, models,
+current job). It answers 503 if any check fails, so a dead worker fleet shows. A check that
+does not answer within ``CHECK_TIMEOUT`` fails; a failing check shows the exception's class
+name only (a message could carry a DSN or a path).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from vidserve.queue.stats import QueueStats
 from vidserve.runtime import Runtime
+from vidserve.store.workers import WorkerStore, worker_stale_after
 from vidserve.worker.embedded import WorkerSupervisor
 
 log = logging.getLogger("vidserve.api")
@@ -56,12 +58,29 @@ async def readyz(request: Request) -> Response:
     stats = QueueStats(rt.db)
 
     async def worker() -> dict[str, Any]:
-        busy = len({lease.worker for lease in await stats.leases(rt.clock())})
-        if supervisor is None:
-            return {"mode": "external", "busy": busy}
-        if supervisor.pid is None:
-            raise RuntimeError("the embedded worker process is not running")
-        return {"mode": "embedded", "pid": supervisor.pid, "busy": busy}
+        now = rt.clock()
+        busy = len({lease.worker for lease in await stats.leases(now)})
+        stale_after = worker_stale_after(rt.settings)
+        beats = await WorkerStore(rt.db).all()
+        alive = [b for b in beats if b.alive(now, stale_after)]
+        detail: dict[str, Any] = {
+            "mode": "external" if supervisor is None else "embedded",
+            "busy": busy,
+            "alive": len(alive),
+            "silent": len(beats) - len(alive),
+            "workers": [
+                {"id": b.id, "host": b.host, "models": list(b.models),
+                 "current_job": list(b.current_job), "last_beat_s": round(now - b.last_beat, 1)}
+                for b in alive
+            ],
+        }
+        if supervisor is not None:
+            if supervisor.pid is None:
+                raise RuntimeError("the embedded worker process is not running")
+            detail["pid"] = supervisor.pid
+        if not alive:
+            detail.update(ok=False, error=f"no worker has reported in the last {stale_after:g}s")
+        return detail
 
     checks = {
         "database": await _check("database", stats.ping),

@@ -4,13 +4,14 @@ extensions. Each one: parse and authorise, one service call, a wire model."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from vidserve import contract
 from vidserve.api.bodies import read_body
 from vidserve.api.content import content_response
 from vidserve.api.deps import about_video, authorize, idempotency_key, runtime
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
+from vidserve.api.routing import ThinRoute
 from vidserve.api.validation import parse_list_query, reject_unknown_query
 from vidserve.api.videos.params import (
     parse_create,
@@ -31,7 +32,7 @@ from vidserve.api.videos.wire import (
 )
 from vidserve.domain import Video
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
 
 def _created(request: Request, video: Video) -> VideoObject:
@@ -73,8 +74,7 @@ async def list_videos(
 
 @router.get("/videos/{video_id}", response_model=VideoObject)
 async def retrieve_video(request: Request, video_id: str) -> Response:
-    """The call every polling client makes about once a second: answered with the wire
-    model's JSON directly (no response-model round trip), plus ``openai-poll-after-ms``
+    """The call every polling client makes about once a second; ``openai-poll-after-ms``
     while the video is not finished."""
     project = await authorize(request)
     rt = runtime(request)
@@ -82,7 +82,8 @@ async def retrieve_video(request: Request, video_id: str) -> Response:
     headers = {}
     if not video.status.terminal:
         headers["openai-poll-after-ms"] = str(rt.settings.poll_after_ms)
-    return JSONResponse(video_object(video).model_dump(mode="json"), headers=headers)
+    body = video_object(video).model_dump_json()
+    return Response(body, headers=headers, media_type="application/json")
 
 
 @router.delete("/videos/{video_id}", response_model=DeletedVideo)

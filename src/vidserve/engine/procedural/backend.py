@@ -23,7 +23,7 @@ from vidserve.domain import (
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
 from vidserve.engine.procedural.look import analyse_prompt
-from vidserve.engine.procedural.scene import Scene
+from vidserve.engine.procedural.scene import CAPTIONS, Scene
 from vidserve.engine.procedural.sound import layered, sound_events, soundtrack
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ class _Frames(Protocol):
 class _Rendered:
     """A generated clip (text, image reference, extension): every frame drawn by the scene."""
 
-    def __init__(self, request: GenerationRequest) -> None:
-        self.scene = Scene(request)
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
+        self.scene = Scene(request, caption)
         # an extension starts one frame after the source's last (which is the reference)
         self.offset = 1 if request.continue_from is not None else 0
 
@@ -59,12 +59,12 @@ class _Rendered:
 class _Edited:
     """An edit: the source's frames, decoded in order, graded and decorated."""
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, caption: str) -> None:
         from vidserve.media.probe import iter_frames
 
         assert request.source_video is not None
         blank = np.zeros((request.height, request.width, 3), dtype=np.uint8)
-        self.scene = Scene(replace(request, reference_image=blank, continue_from=None))
+        self.scene = Scene(replace(request, reference_image=blank, continue_from=None), caption)
         self.lut = grade_lut(self.scene.look)
         self.source = iter_frames(
             request.source_video, width=request.width, height=request.height,
@@ -91,8 +91,11 @@ class ProceduralBackend:
 
     name = "procedural"
 
-    def __init__(self, sizes: tuple[str, ...] = DEFAULT_SIZES) -> None:
+    def __init__(self, sizes: tuple[str, ...] = DEFAULT_SIZES, caption: str = "label") -> None:
+        if caption not in CAPTIONS:
+            raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.sizes = tuple(sizes)
+        self.caption = caption
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -120,9 +123,11 @@ class ProceduralBackend:
             raise GenerationFailed(
                 "invalid_reference", "the reference image must be an H x W x 3 uint8 array"
             )
-        make: Callable[[GenerationRequest], _Frames] = (
-            _Edited if request.source_video is not None else _Rendered
-        )
+        kind = _Edited if request.source_video is not None else _Rendered
+
+        def make(request: GenerationRequest) -> _Frames:
+            return kind(request, self.caption)
+
         return Clip(self._steps(request, make, on_step, should_stop), self._sound(request))
 
     @staticmethod

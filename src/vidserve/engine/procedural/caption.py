@@ -40,17 +40,20 @@ def wrap(
 
 
 def caption_layer(
-    prompt: str, width: int, height: int, band_alpha: int = 120
+    prompt: str, width: int, height: int, band_alpha: int = 120, max_lines: int | None = None
 ) -> tuple[Image.Image, int] | None:
-    """The prompt on a translucent band, as an RGBA image and its top y; None if no text."""
+    """The prompt on a translucent band, as an RGBA image and its top y; None if no text.
+    ``max_lines`` None: 3 lines on a portrait frame, 2 on a landscape one; 1: a short label
+    in a smaller type."""
     text = " ".join("".join(ch if ch.isprintable() else " " for ch in prompt[:600]).split())
     if not text:
         return None
     short = min(width, height)
-    size = max(10, round(short * 0.04))
+    size = max(10, round(short * (0.034 if max_lines == 1 else 0.04)))
     font = ImageFont.load_default(size=size)
     margin = round(short * 0.04)
-    max_lines = 3 if height > width else 2
+    if max_lines is None:
+        max_lines = 3 if height > width else 2
     lines = wrap(text, font, width - 2 * margin, max_lines)
     line_h = round(size * 1.3)
     pad = round(size * 0.6)

@@ -1,6 +1,18 @@
 """A scene: everything precomputed for one request, and ``render(i)`` that draws frame ``i``
 (the world behind a moving camera or the reference image, the shapes, the particles, the cast,
-the caption) or ``decorate`` that draws an edit's overlay on a source frame."""
+the caption) or ``decorate`` that draws an edit's overlay on a source frame.
+
+A prompt that names a scene (:func:`.grammar.describe`) is drawn by :class:`.landscape.Landscape`
+(sky, ground, subjects, weather, camera); any other prompt keeps the abstract shapes. Over an
+image reference (or an extension's first frame) the image stays the world and only what moves
+is drawn over it.
+
+The caption (:data:`CAPTIONS`: a one-line ``label`` of the prompt by default, the wrapped
+``prompt``, or ``none``) shows at the start of a clip and is gone well before its end: fully
+shown for ``min(2.5 s, half the clip)``, then faded out over ``min(0.5 s, a fifth of the
+clip)``. So the last frame never carries it, and a clip that continues from it (an extension,
+or an image reference taken from it) shows no ghost of the old caption.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +25,8 @@ from PIL import Image, ImageDraw
 from vidserve.engine.procedural.caption import caption_layer, faded
 from vidserve.engine.procedural.cast import CastMember
 from vidserve.engine.procedural.common import FloatArray
+from vidserve.engine.procedural.grammar import describe
+from vidserve.engine.procedural.landscape import Landscape
 from vidserve.engine.procedural.look import Look, analyse_prompt
 from vidserve.engine.procedural.particles import Particles, draw_particles, make_particles
 from vidserve.engine.procedural.shapes import draw_shape, shape_colours, shape_state, shape_style
@@ -46,15 +60,27 @@ def world_background(width: int, height: int, look: Look, structure: Structure) 
     return small.resize((width, height), Image.Resampling.BICUBIC)
 
 
+CAPTIONS = ("label", "prompt", "none")
+
+
 class Scene:
     """Everything precomputed for one request; ``render(i)`` draws frame ``i``."""
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, caption: str = "label") -> None:
+        if caption not in CAPTIONS:
+            raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.width = request.width
         self.height = request.height
         self.fps = request.fps
         self.look = analyse_prompt(request.prompt)
         self.structure = make_structure(request.seed)
+        self.description = describe(request.prompt)
+        self.seconds = request.num_frames / request.fps
+        self.landscape = (
+            Landscape(self.description, request.seed, self.width, self.height, self.look.speed,
+                      self.seconds)
+            if self.description.is_scene else None
+        )
         self.reference: Image.Image | None = None
         first = request.continue_from
         if first is None:
@@ -79,21 +105,23 @@ class Scene:
         self._zoom_cache: tuple[int, Image.Image] | None = None
         # over a source clip (extension, edit) the band hides the source's own caption
         over_source = request.continue_from is not None or request.source_video is not None
-        caption = caption_layer(
-            request.prompt, self.width, self.height, band_alpha=225 if over_source else 120
+        layer = None if caption == "none" else caption_layer(
+            request.prompt, self.width, self.height, band_alpha=225 if over_source else 120,
+            max_lines=1 if caption == "label" else None,
         )
         self.caption: Image.Image | None = None
         self.caption_y = 0
         self.caption_fades: list[Image.Image] = []
-        if caption is not None:
-            self.caption, self.caption_y = caption
-            if self.reference is not None:
-                self.caption_fades = [faded(self.caption, k / 8) for k in range(1, 8)]
+        if layer is not None:
+            self.caption, self.caption_y = layer
+            self.caption_fades = [faded(self.caption, k / 8) for k in range(1, 8)]
+        self.caption_fade_in = 0.4 if self.reference is not None else 0.0
         self.colours = shape_colours(self.look, self.structure)
         self.particles = [
             make_particles(kind, self.structure.particle_seed, self.width, self.height)
             for kind in self.look.effects
         ]
+        self.extra_particles = [p for p in self.particles if p.kind in ("embers", "bubbles")]
         # how strongly the overlay shows over a reference image (never fully opaque)
         self.overlay_max = 0.7
         self.cast = [
@@ -134,27 +162,53 @@ class Scene:
         return self._zoom_cache[1].copy(), 0, 0
 
 
+    def _caption(self, t: float) -> Image.Image | None:
+        """The caption layer at ``t`` seconds (see the module docstring), or None."""
+        if self.caption is None:
+            return None
+        hold = min(2.5, 0.5 * self.seconds)
+        fade = min(0.5, 0.2 * self.seconds)
+        level = 1.0 if t <= hold else max(0.0, 1.0 - (t - hold) / fade)
+        if self.caption_fade_in:
+            level = min(level, t / self.caption_fade_in)
+        if level >= 1.0:
+            return self.caption
+        step = int(level * 8)
+        return self.caption_fades[step - 1] if step >= 1 else None
+
     def render(self, index: int) -> Frame:
         if self.reference is not None and index == 0:
             return np.array(self.reference, dtype=np.uint8)
         t = index / self.fps
+        caption = self._caption(t)
+        if self.landscape is not None and self.reference is None:
+            frame = self.landscape.frame(t)
+            if self.extra_particles:  # fire and bubbles: the landscape draws the weather
+                draw = ImageDraw.Draw(frame)
+                for particles in self.extra_particles:
+                    self._particles(draw, particles, t, 0, 0, None)
+            for member in self.cast:
+                member.paste(frame, index, t, self.look.speed)
+            if caption is not None:
+                frame.paste(caption, (0, self.caption_y), caption)
+            return np.array(frame, dtype=np.uint8)
         frame, cx, cy = self._background(index, t)
         alpha: int | None = None
-        caption = self.caption
         if self.reference is not None:  # fade the overlay in over the first 1.5 s
             fade = min(1.0, t / 1.5)
             alpha = round(255 * self.overlay_max * fade)
-            if caption is not None and self.caption_fades and fade < 1.0:
-                caption = self.caption_fades[min(len(self.caption_fades) - 1, int(fade * 8))]
         draw = ImageDraw.Draw(frame, "RGBA") if alpha is not None else ImageDraw.Draw(frame)
-        for shape, colours in zip(self.structure.shapes, self.colours, strict=True):
+        if self.landscape is not None:
+            self.landscape.overlay(draw, t, alpha if alpha is not None else 255)
+        shapes = () if self.landscape is not None else self.structure.shapes
+        for shape, colours in zip(shapes, self.colours, strict=False):
             x, y, r, rot = shape_state(shape, t, self.look, self.width, self.height)
             x -= cx * shape.depth
             y -= cy * shape.depth
             if x + 2 * r < 0 or x - 2 * r > self.width or y + 2 * r < 0 or y - 2 * r > self.height:
                 continue
             draw_shape(draw, shape_style(shape, self.look), x, y, r, rot, colours, alpha)
-        for particles in self.particles:
+        for particles in self.particles if self.landscape is None else ():
             self._particles(draw, particles, t, cx, cy, alpha)
         for member in self.cast:
             member.paste(frame, index, t, self.look.speed)
@@ -171,8 +225,9 @@ class Scene:
                 self._particles(draw, particles, t, 0, 0, None)
         for member in self.cast:
             member.paste(frame, index, t, self.look.speed)
-        if self.caption is not None:
-            frame.paste(self.caption, (0, self.caption_y), self.caption)
+        caption = self._caption(t)
+        if caption is not None:
+            frame.paste(caption, (0, self.caption_y), caption)
         return np.array(frame, dtype=np.uint8)
 
     def _particles(

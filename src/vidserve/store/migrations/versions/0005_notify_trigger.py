@@ -5,15 +5,15 @@ job, from any API replica) and when a row goes back to queued (a drain's release
 the reaper). NOTIFY is transactional: it is delivered exactly when the row becomes visible,
 and never for a transaction that rolls back. SQLite needs none (its workers poll).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
