@@ -21,6 +21,7 @@ from vidserve.api.files.params import parse_file_create, parse_file_list_query
 from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
+from vidserve.api.validation import reject_unknown_query
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
@@ -49,6 +50,7 @@ async def list_files(
     ),
 ) -> FileList:
     project = await authorize(request)
+    reject_unknown_query(request.query_params.keys(), ("limit", "order", "after", "purpose"))
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
     page = await runtime(request).file_service.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
