@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     from vidserve.domain import GenerationRequest
     from vidserve.engine.diffusion import random_pipelines
     from vidserve.engine.diffusion.plan import valid_length
-    from vidserve.engine.registry import ModelRegistry, load_backend
+    from vidserve.engine.loader import load_backend
+    from vidserve.engine.registry import ModelRegistry
     from vidserve.media.encode import encode_video
     from vidserve.settings import Settings
 

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from vidserve.domain import GenerationRequest
     from vidserve.engine.diffusion import random_pipelines
-    from vidserve.engine.registry import ModelRegistry, load_backend
+    from vidserve.engine.loader import load_backend
+    from vidserve.engine.registry import ModelRegistry
 
     tiny = args.tiny
     if tiny:

@@ -1,8 +1,9 @@
 """Test tiers and server fixtures, run against every backend.
 
-Every test gets a tier marker from its folder (``TIERS`` below): ``unit``, ``api`` (the app
-in-process), ``server`` (a real server process), ``system`` (durability, chaos, scale-out),
-``gpu``; ``pytest -m "unit or api"`` runs the fast tiers.
+Every test gets a tier marker from its folder (``TIERS`` below): ``unit``, ``engine`` (tiny
+diffusers pipelines on CPU), ``api`` (the app in-process), ``server`` (a real server process),
+``system`` (durability, chaos, scale-out), ``gpu``; ``pytest -m "unit or api"`` runs the fast
+tiers.
 
 ``server`` and ``fresh_server`` are parametrised over the backends: ``sqlite`` (SQLite file +
 local folder, the embedded default) and ``postgres`` (PostgreSQL + an S3 bucket, the scale-out
@@ -37,10 +38,11 @@ IN_PROCESS_TIER = TESTS / "api"
 # What is not listed runs against a real server process: the ``server`` tier.
 TIERS: dict[str, tuple[str, ...]] = {
     "unit": (
-        "unit", "engine/test_backend.py", "engine/test_options.py", "engine/test_plan.py",
+        "unit", "engine/test_options.py", "engine/test_plan.py",
         "observability/test_telemetry.py", "observability/test_worker_files.py",
         "surface/test_limits.py",
     ),
+    "engine": ("engine/test_backend.py",),
     "api": ("api",),
     "system": ("chaos", "scaleout", "integration/test_durability.py"),
     "gpu": ("gpu",),

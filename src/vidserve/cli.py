@@ -70,10 +70,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vidserve.api.app import create_app
+    from vidserve.runtime import load_registry
     from vidserve.store.database import migrate
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    # a malformed models file stops here with one line (main prints the ConfigurationError)
+    # instead of a traceback from the server's lifespan; unavailable models are logged
+    load_registry(settings)
     migrate(settings.database_url)
     dev = settings.dev_mode and _count_db_keys(settings) == 0
     if dev and not _is_loopback(host):

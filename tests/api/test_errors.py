@@ -640,12 +640,3 @@ def test_body_larger_than_the_server_accepts_is_413(api: httpx.Client) -> None:
     declared = api.post("/videos", content=b"{" + b" " * (65 * 1024 * 1024) + b"}", headers=JSON)
     assert_error(declared, 413, code="request_too_large")
 
-
-@pytest.mark.parametrize("path", ["/videos", "/files"])
-def test_list_refuses_unknown_query_parameters(api: httpx.Client, path: str) -> None:
-    """``GET /v1/files?=false`` (found by schemathesis) is refused like one on the videos list."""
-    for query in ("=false", "limitt=2"):
-        response = api.get(f"{path}?{query}")
-        unknown = query.split("=")[0]
-        assert_error(response, 400, param=unknown, code="unknown_parameter",
-                     message=f"Unknown parameter: '{unknown}'.")

@@ -1,4 +1,4 @@
-"""Tiny randomly initialised Wan / LTX-Video pipelines, saved once per session.
+"""Tiny randomly initialised pipelines of every family, saved once per session.
 
 They are written with ``save_pretrained`` into a temporary folder and served through a
 ``MODELS_FILE`` entry pointing at it: vidserve loads them with ``from_pretrained``, the path
@@ -52,12 +52,59 @@ steps = 4
 """
 
 
+# every family, as operators configure them (the contract suite runs over all of these)
+FAMILIES = """
+[models.tiny-wan22-ti2v]
+backend = "diffusers"
+pipeline = "WanPipeline"
+image_pipeline = "WanImageToVideoPipeline"
+weights = "{weights}/wan2.2-ti2v"
+steps = 4
+{tiny}
+[models.tiny-wan22-a14b]
+backend = "diffusers"
+pipeline = "WanPipeline"
+weights = "{weights}/wan2.2-a14b"
+steps = 4
+continuation_strength = 0.6
+{tiny}
+[models.tiny-ltx2]
+backend = "diffusers"
+pipeline = "LTX2Pipeline"
+weights = "{weights}/ltx2"
+steps = 3
+guidance = 1.0
+{tiny}
+[models.tiny-ltx2.call_args]  # one transformer pass per step: no STG, no modality guidance
+stg_scale = 0.0
+audio_stg_scale = 0.0
+modality_scale = 1.0
+audio_modality_scale = 1.0
+audio_guidance_scale = 1.0
+
+[models.tiny-hunyuan15]
+backend = "diffusers"
+pipeline = "HunyuanVideo15Pipeline"
+weights = "{weights}/hunyuan15"
+steps = 3
+guidance = 1.0
+{tiny}
+"""
+
+KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.2-ti2v", "wan2.2-a14b", "ltx2", "hunyuan15")
+
+
+def families_toml(weights: Path, extra: str = "") -> str:
+    """``models_toml`` plus one model of each newer family."""
+    return models_toml(weights, FAMILIES.format(weights=weights, tiny=TINY) + extra)
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     pytest.importorskip("diffusers")
     from vidserve.engine.diffusion import random_pipelines
 
     root = tmp_path_factory.mktemp("weights")
-    for kind in ("wan-t2v", "wan-i2v", "ltx"):
+    for kind in KINDS:
         random_pipelines.save(kind, root / kind)
     yield root

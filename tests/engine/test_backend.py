@@ -21,7 +21,8 @@ from tests.engine.conftest import models_toml
 from vidserve.domain import GenerationRequest
 from vidserve.engine.base import GenerationCancelled, GenerationFailed, VideoBackend
 from vidserve.engine.diffusion.backend import DiffusersBackend
-from vidserve.engine.registry import ModelRegistry, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelRegistry
 
 Steps = list[tuple[int, int]]
 
@@ -41,6 +42,20 @@ def registry(tiny_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Mo
 backend = "diffusers"
 pipeline = "WanPipeline"
 weights = "{corrupt}"
+
+[models.tiny-wan-other]
+backend = "diffusers"
+pipeline = "WanPipeline"
+weights = "{tiny_weights / 'wan-t2v'}"
+steps = 6
+guidance = 1.0
+negative_prompt = "blurry"
+native_sizes = ["64x32", "32x64"]
+native_fps = 8
+max_frames = 17
+overlap_frames = 5
+max_sequence_length = 16
+cpu_threads = 1
 
 [models.missing]
 backend = "diffusers"
@@ -85,8 +100,11 @@ def test_loads_once_through_from_pretrained(engine: Callable[[str], VideoBackend
     _run(wan, _request("tiny-wan"))
     loaded = wan._loaded
     assert loaded is not None and type(loaded.main).__name__ == "WanPipeline"
-    assert type(loaded.video).__name__ == "WanVideoToVideoPipeline"
-    assert loaded.video.transformer is loaded.main.transformer  # shared, not copied
+    video = loaded.view("video")
+    assert type(video).__name__ == "WanVideoToVideoPipeline"
+    assert video.transformer is loaded.main.transformer  # shared, not copied
+    assert video.scheduler is not loaded.main.scheduler  # per-job state is the job's own
+    assert loaded.view("video").scheduler is not video.scheduler
     _run(wan, _request("tiny-wan"))
     assert wan._loaded is loaded  # resident
 
@@ -260,3 +278,18 @@ def test_out_of_memory_fails_the_job_and_names_model_and_size(
     # the backend is still usable afterwards
     frames, _ = _run(engine("tiny-wan"), _request("tiny-wan"))
     assert len(frames) == 96
+
+
+def test_two_models_in_one_worker_keep_their_own_settings(
+    engine: Callable[[str], VideoBackend]
+) -> None:
+    # the same weights served twice with other steps, guidance and negative prompt: running
+    # one never changes what the other does (no shared scheduler, guider or call settings)
+    a, b = engine("tiny-wan"), engine("tiny-wan-other")
+    first, steps_a = _run(a, _request("tiny-wan", seed=3))
+    other, steps_b = _run(b, _request("tiny-wan-other", seed=3))
+    again, steps_a2 = _run(a, _request("tiny-wan", seed=3))
+    assert steps_a[-1] == steps_a2[-1] == (10, 10)  # 4 + 3 + 3
+    assert steps_b[-1] == (6 + 5 + 5, 6 + 5 + 5)  # 6 steps, then int(6 * 0.85) = 5
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other, strict=True))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vidserve.engine.diffusion.options import OptionsError, check_weights, parse
+from vidserve.engine.diffusion.options import OptionsError, check, parse
 from vidserve.engine.registry import ModelRegistry
 from vidserve.errors import ConfigurationError
 
@@ -62,7 +62,7 @@ def test_relative_weights_resolve_against_the_models_file(tmp_path: Path) -> Non
     folder = _folder(tmp_path)
     opts = parse("m", {"pipeline": "WanPipeline", "weights": "./w"}, base_dir=tmp_path)
     assert opts.local and opts.weights == str(folder.resolve())
-    assert check_weights(opts) is None
+    assert check(opts) is None
 
 
 @pytest.mark.parametrize(
@@ -94,10 +94,10 @@ def test_malformed_entries_are_refused(entry: dict[str, object], message: str) -
 
 def test_missing_weights_are_a_problem_not_a_crash(tmp_path: Path) -> None:
     opts = parse("m", {"pipeline": "WanPipeline", "weights": str(tmp_path / "absent")})
-    assert "does not exist" in (check_weights(opts) or "")
+    assert "does not exist" in (check(opts) or "")
     (tmp_path / "empty").mkdir()
     opts = parse("m", {"pipeline": "WanPipeline", "weights": str(tmp_path / "empty")})
-    assert "no model_index.json" in (check_weights(opts) or "")
+    assert "no model_index.json" in (check(opts) or "")
 
 
 def test_offline_hub_id_not_in_cache_is_a_problem(
@@ -108,7 +108,7 @@ def test_offline_hub_id_not_in_cache_is_a_problem(
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     opts = parse("m", {"pipeline": "WanPipeline", "weights": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                        "cache_dir": str(tmp_path / "hf")})
-    problem = check_weights(opts) or ""
+    problem = check(opts) or ""
     assert "not in the local Hugging Face cache" in problem and "HF_HUB_OFFLINE" in problem
 
 

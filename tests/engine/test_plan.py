@@ -96,3 +96,19 @@ def test_resampler_gives_exactly_seconds_times_fps(seconds: int, native_fps: int
     # each output frame shows the native frame at (about) the same instant
     for j, n in enumerate(out):
         assert abs((j + 0.5) / 24 - (n + 0.5) / native_fps) <= 1 / native_fps
+
+
+def test_audio_stitcher_joins_windows_without_a_click_and_fits_the_seconds() -> None:
+    from vidserve.engine.diffusion.plan import AudioStitcher
+
+    rate, fps = 16000, 8
+    windows = plan_windows(32, 17, 5, 4)  # 4 s at 8 fps: 17, 17, 9 frames sharing 5
+    stitcher = AudioStitcher(fps, 4)
+    for w in windows:  # each window's sound: one continuous 220 Hz tone over its own frames
+        t = (np.arange(round(w.length / fps * rate)) / rate) + w.start / fps
+        stitcher.add(w, np.stack([np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32), rate)
+    audio = stitcher.result()
+    assert audio is not None and audio.sample_rate == rate and audio.samples.shape == (2, 64000)
+    steps = np.abs(np.diff(audio.samples[0]))
+    tone_step = 2 * np.pi * 220 / rate  # the tone's own largest sample-to-sample change
+    assert steps.max() <= tone_step * 1.05  # no discontinuity at the joins

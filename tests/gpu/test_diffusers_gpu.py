@@ -19,7 +19,8 @@ pytest.importorskip("diffusers")
 from tests.engine.conftest import TINY  # noqa: E402
 from vidserve.domain import GenerationRequest  # noqa: E402
 from vidserve.engine.base import GenerationCancelled, GenerationFailed  # noqa: E402
-from vidserve.engine.registry import ModelRegistry, load_backend  # noqa: E402
+from vidserve.engine.loader import load_backend  # noqa: E402
+from vidserve.engine.registry import ModelRegistry  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,

@@ -38,9 +38,9 @@ overlap_frames = 5
 max_sequence_length = 16
 cpu_threads = 1
 
-[models.wan-t2v-only]
+[models.t2v-only]  # no image nor video pipeline: nothing to continue a clip with
 backend = "diffusers"
-pipeline = "WanPipeline"
+pipeline = "HunyuanVideo15Pipeline"
 weights = "{missing}"
 """
 
@@ -91,6 +91,6 @@ def test_edit_and_extend_on_diffusers(diffusers_server: ServerProcess) -> None:
         with pytest.raises(openai.BadRequestError) as caught:
             client.videos.extend(
                 prompt="x", seconds="4", video=openai.omit,
-                extra_body={"video": {"id": source.id}, "model": "wan-t2v-only"},
+                extra_body={"video": {"id": source.id}, "model": "t2v-only"},
             )
-        assert caught.value.message.endswith("Model 'wan-t2v-only' cannot extend videos.")
+        assert caught.value.message.endswith("Model 't2v-only' cannot extend videos.")

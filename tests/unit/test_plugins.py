@@ -10,7 +10,8 @@ import pytest
 
 from tests.backends import SlowProcedural, slow_models
 from vidserve.domain import GenerationRequest
-from vidserve.engine.registry import ModelRegistry, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelRegistry
 from vidserve.errors import ConfigurationError
 
 

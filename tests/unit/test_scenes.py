@@ -168,6 +168,13 @@ def test_counts_colours_and_verbs(prompt: str, kind: str, count: int,
     assert motion in MOTIONS
 
 
+def test_a_verb_belongs_to_its_own_noun_phrase() -> None:
+    desc = describe("a dog sitting and a flying kite")
+    assert [(s.kind, s.motion) for s in desc.subjects] == [("dog", "still"), ("kite", "fly")]
+    desc = describe("a cat and a red balloon rising")
+    assert [(s.kind, s.motion) for s in desc.subjects] == [("cat", "still"), ("balloon", "rise")]
+
+
 def test_relations_link_two_subjects() -> None:
     for word, relation in (("over", "over"), ("under", "under"), ("beside", "beside"),
                            ("next to", "beside"), ("in front of", "in front of"),

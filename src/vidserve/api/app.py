@@ -10,12 +10,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 
 from vidserve import __version__, scratch
 from vidserve.api import openapi, studio
@@ -86,26 +89,30 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             await asyncio.gather(*tasks)
             await rt.close()
 
-    app = FastAPI(
-        title="vidserve",
-        version=__version__,
-        description="OpenAI Videos API, self-hosted.",
-        lifespan=lifespan,
-        # vidserve exports its own Prometheus metrics and logs; FastAPI's native
-        # OpenTelemetry hook asks the global providers on every request (bench/api_throughput)
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
     http_metrics = metrics.HttpMetrics()
     worker_metrics = metrics.worker_folder(settings) if embedded_worker else None
-    for router in (
+    routers = (
         videos.router,
         characters.router,
         files.router,
         health.router,
         metrics.build_router(settings, http_metrics, worker_metrics),
         studio.build_router(settings),
-    ):
-        app.include_router(router)
+    )
+    app = FastAPI(
+        title="vidserve",
+        version=__version__,
+        description="OpenAI Videos API, self-hosted.",
+        lifespan=lifespan,
+        # the resources' routes, served flat: an included router is matched twice per request
+        routes=[route for router in routers for route in router.routes],
+        # vidserve exports its own Prometheus metrics and logs; FastAPI's native
+        # OpenTelemetry hook asks the global providers on every request (bench/api_throughput)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Starlette's own slash redirect builds an absolute Location from the client's Host
+        # header; the 404 handler below redirects with a relative one instead
+        redirect_slashes=False,
+    )
     openapi.install(app, settings)
     if settings.studio:
         app.router.routes.append(studio.studio_mount())
@@ -132,18 +139,23 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404:
-            message = f"Invalid URL ({request.method} {request.url.path[:200]})"
+            slashless = _without_trailing_slash(app, request)
+            if slashless is not None:
+                return Response(status_code=307, headers={"Location": slashless})
+            message = f"Invalid URL ({request.method} {_shown_path(request)})"
             code = None
         elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path[:200]}."
+            message = f"Method {request.method} is not allowed on {_shown_path(request)}."
             code = "method_not_allowed"
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
         else:
             message, code = str(exc.detail), None
         return JSONResponse(
             envelope(message, "invalid_request_error", None, code),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     # outermost last: request id, access log, metrics, the last-resort 500, the body limit
@@ -153,3 +165,37 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _shown_path(request: Request) -> str:
+    return request.url.path[:200].encode("ascii", "replace").decode()
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _matching_routes(app: FastAPI, scope: dict[str, Any]) -> list[BaseRoute]:
+    return [r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE]
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of this path answers (Starlette names one route's only):
+    asked of the routes themselves, one method at a time."""
+    scope = dict(request.scope)
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in app.router.routes)
+    ]
+
+
+def _without_trailing_slash(app: FastAPI, request: Request) -> str | None:
+    """The path without its trailing slash, as a relative Location, if a route serves it."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/" or path.startswith("//"):
+        return None
+    scope = {**request.scope, "path": path.rstrip("/")}
+    if not scope["path"] or not _matching_routes(app, scope):
+        return None
+    query = request.url.query
+    return quote(scope["path"], safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")

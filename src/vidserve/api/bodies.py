@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
 from vidserve.errors import InvalidRequest, PayloadTooLarge, storage_full
 
@@ -115,6 +117,9 @@ async def read_body(request: Request) -> dict[str, Any]:
             )
         return data
     if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        closing = _CloseDelimiterWatch(content_type) if media_type != _FORM else None
+        if closing is not None:
+            request = Request(request.scope, closing.wrap(request.receive))
         try:
             form = await request.form(
                 max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=MAX_FIELD_BYTES
@@ -129,6 +134,13 @@ async def read_body(request: Request) -> dict[str, Any]:
                 f"The multipart body could not be parsed: {_reason(exc)}",
                 code="invalid_multipart",
             ) from None
+        if closing is not None and not closing.seen:
+            await form.close()
+            raise InvalidRequest(
+                "The multipart body ended before its closing boundary: it was cut short "
+                "(a dropped connection or a wrong Content-Length?). Send the whole body again.",
+                code="truncated_multipart",
+            )
         fields: dict[str, Any] = {}
         try:
             for key, value in form.multi_items():
@@ -151,6 +163,34 @@ async def read_body(request: Request) -> dict[str, Any]:
         "application/json or multipart/form-data.",
         code="invalid_content_type",
     )
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+class _CloseDelimiterWatch:
+    """Watches a multipart body go by for its close delimiter (``--BOUNDARY--``, RFC 2046).
+
+    python-multipart's parser accepts a body that simply stops (its ``finalize`` checks
+    nothing), so a cut-short upload would read as a form with parts missing."""
+
+    def __init__(self, content_type: str) -> None:
+        _, options = parse_options_header(content_type)
+        boundary = options.get(b"boundary", b"")
+        self.delimiter = b"--" + boundary + b"--" if boundary else b""
+        self.seen = not self.delimiter  # no boundary: the parser refuses the body itself
+        self._tail = b""
+
+    def wrap(self, receive: Receive) -> Receive:
+        async def watching() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not self.seen:
+                window = self._tail + message.get("body", b"")
+                self.seen = self.delimiter in window
+                self._tail = window[-len(self.delimiter):]
+            return message
+
+        return watching
 
 
 def _reason(exc: Exception) -> str:

@@ -11,7 +11,14 @@ from starlette.responses import Response, StreamingResponse
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobStore
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")
+_HUGE = 1 << 63  # past any object; a position of more digits is the same to us
+
+
+def _position(digits: str) -> int:
+    """A byte position of any length, without ``int()``'s digit limit (4300 digits)."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 18 else _HUGE
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
@@ -26,23 +33,26 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        n = int(last)
+        n = _position(last)
         if n == 0:
             return "unsatisfiable"
         return (max(size - n, 0), size)
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last) + 1, size) if last else size
+    if start >= size or (last and _position(last) < start):
         return "unsatisfiable"
     return (start, end)
 
 
-def content_response(request: Request, blobs: BlobStore, content: Content) -> Response:
+def content_response(
+    request: Request, blobs: BlobStore, content: Content, *, max_age: int = 3600
+) -> Response:
+    """``max_age``: how long a private cache may keep it (never past a signed URL's expiry)."""
     size = content.meta.size
     headers = {
         "ETag": content.etag,
         "Accept-Ranges": "bytes",
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": f"private, max-age={max_age}" if max_age > 0 else "no-store",
     }
     inm = request.headers.get("if-none-match")
     if inm is not None and content.etag in [t.strip() for t in inm.split(",")]:

@@ -18,21 +18,23 @@ The studio (``vidserve/web/``: plain HTML, JS and CSS, no build step) talks to t
   video that works *without* the Authorization header for ``VIDSERVE_CONTENT_URL_TTL_SECONDS``.
   A ``<video src>`` cannot send headers, and fetching the whole file as a blob first would
   delay playback and defeat Range requests; with the signed URL the browser streams and
-  seeks with ``Range`` like any media URL. The token is an HMAC-SHA256 over (project, video,
-  variant, expiry) with ``VIDSERVE_CONTENT_URL_SECRET`` (random per process when unset), so it
-  reveals no key and cannot be widened to another video or variant.
+  seeks with ``Range`` like any media URL. The token is AES-256-GCM over (project, video,
+  variant, expiry) with a key from ``VIDSERVE_CONTENT_URL_SECRET`` (random per process when
+  unset): it reveals nothing (no key, no project name), cannot be widened to another video or
+  variant, and its response is never cacheable for longer than the token lives.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
@@ -70,36 +72,39 @@ def _unb64(text: str) -> bytes:
 
 
 class ContentSigner:
-    """Mints and checks the tokens of signed content URLs."""
+    """Mints and checks the tokens of signed content URLs.
+
+    A token is AES-256-GCM over ``[project, video_id, variant, expires]`` (a random nonce
+    each): authenticated, so it cannot be forged or widened, and encrypted, so it shows
+    nothing of what it carries (no project name in plain base64).
+    """
+
+    _AAD = b"vidserve content url v2"
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         raw = secret.encode() if secret else secrets.token_bytes(32)
-        self._key = hashlib.sha256(b"vidserve content url\n" + raw).digest()
+        self._aead = AESGCM(hashlib.sha256(b"vidserve content url\n" + raw).digest())
         self.ttl = ttl_seconds
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def mint(self, project: str, video_id: str, variant: str, now: float) -> tuple[str, int]:
         expires = int(now) + self.ttl
         body = json.dumps([project, video_id, variant, expires], separators=(",", ":"))
-        payload = _b64(body.encode())
-        return f"{payload}.{self._sign(payload)}", expires
+        nonce = secrets.token_bytes(12)
+        return _b64(nonce + self._aead.encrypt(nonce, body.encode(), self._AAD)), expires
 
-    def check(self, token: str, now: float) -> tuple[str, str, str] | None:
-        """(project, video_id, variant) if the token is genuine and unexpired, else None."""
-        payload, dot, signature = token.partition(".")
-        if not dot or len(token) > 2048:
-            return None
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+    def check(self, token: str, now: float) -> tuple[str, str, str, int] | None:
+        """(project, video_id, variant, expires) if genuine and unexpired, else None."""
+        if len(token) > 2048:
             return None
         try:
-            project, video_id, variant, expires = json.loads(_unb64(payload))
-        except (ValueError, TypeError):
+            sealed = _unb64(token)
+            body = self._aead.decrypt(sealed[:12], sealed[12:], self._AAD)
+            project, video_id, variant, expires = json.loads(body)
+        except (ValueError, TypeError, InvalidTag):
             return None
         if not isinstance(expires, int) or now >= expires or not ids.is_video_id(str(video_id)):
             return None
-        return str(project), str(video_id), str(variant)
+        return str(project), str(video_id), str(variant), expires
 
 
 _DESCRIPTIONS = {
@@ -184,8 +189,10 @@ def build_router(settings: Settings) -> APIRouter:
                 param=None,
                 code="invalid_content_url",
             )
-        project, video_id, variant = claims
+        project, video_id, variant, expires = claims
         content = await rt.video_service.content(project, video_id, parse_variant(variant))
-        return content_response(request, rt.blob_store, content)
+        # no cache may keep the bytes longer than the URL itself is good for
+        left = max(0, expires - int(rt.clock()))
+        return content_response(request, rt.blob_store, content, max_age=left)
 
     return router

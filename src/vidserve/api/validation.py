@@ -22,7 +22,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from vidserve import contract
 from vidserve.api.bodies import FilePart
-from vidserve.errors import InvalidType, InvalidValue, VidserveError
+from vidserve.errors import InvalidRequest, InvalidType, InvalidValue, VidserveError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
@@ -178,11 +178,21 @@ def upload(name: str) -> Callable[[object], FilePart]:
 # -- query strings ---------------------------------------------------------------------------
 
 
-def reject_unknown_query(names: Iterable[str], allowed: tuple[str, ...]) -> None:
-    """Unknown query parameters are refused like unknown body fields (``unknown_parameter``)."""
-    for name in names:
+def reject_unknown_query(items: Iterable[tuple[str, str]], allowed: tuple[str, ...]) -> None:
+    """Unknown query parameters are refused like unknown body fields (``unknown_parameter``),
+    and so is one given twice (``?limit=1&limit=100``: which one was meant is not ours to
+    guess). ``items``: the query's ``(name, value)`` pairs (``query_params.multi_items()``)."""
+    seen: set[str] = set()
+    for name, _value in items:
         if name not in allowed:
             raise contract.unknown_parameter(str(name))
+        if name in seen:
+            raise InvalidRequest(
+                f"The query parameter '{name}' was given more than once; give it once.",
+                param=name,
+                code="duplicate_parameter",
+            )
+        seen.add(name)
 
 
 def parse_list_query(
@@ -194,18 +204,21 @@ def parse_list_query(
     """``limit`` (``bounds``: lowest, highest, default), ``order`` and ``after`` of a list."""
     low, high, n = bounds
     if limit is not None:
-        try:
-            if not limit.isascii():
-                raise ValueError(limit)
-            n = int(limit)
-        except ValueError:
+        # plain ASCII digits only: int() would also take "+5", " 5", "1_0" and other scripts'
+        # digits, and refuse more than 4300 digits with an error of its own
+        if not (limit.isascii() and limit.isdigit()):
+            shown = limit[:40].encode("ascii", "replace").decode()
             raise InvalidType(
-                f"Invalid type for 'limit': expected an integer, but got '{limit[:40]}' instead.",
+                f"Invalid type for 'limit': expected an integer, but got '{shown}' instead.",
                 param="limit",
-            ) from None
+            )
+        significant = limit.lstrip("0") or "0"
+        n = int(significant) if len(significant) <= 9 else high + 1
         if not low <= n <= high:
+            shown = significant if len(significant) <= 40 else significant[:40] + "..."
             raise InvalidValue(
-                f"Invalid 'limit': expected an integer from {low} to {high}, but got {n} instead.",
+                f"Invalid 'limit': expected an integer from {low} to {high}, but got {shown} "
+                "instead.",
                 param="limit",
                 code="integer_out_of_range",
             )

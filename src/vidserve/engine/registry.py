@@ -3,7 +3,7 @@
 Read from ``VIDSERVE_MODELS_FILE`` (TOML) or, without one, the built-in default where the
 procedural engine serves ``procedural``, ``sora-2`` and ``sora-2-pro`` (and the dated snapshot
 names). The API process only reads capabilities from here; backends are instantiated in the
-worker (``load_backend``), so the API never imports torch.
+worker (:func:`vidserve.engine.loader.load_backend`), so the API never imports torch.
 
     [models.procedural]
     backend = "procedural"
@@ -13,9 +13,13 @@ worker (``load_backend``), so the API never imports torch.
 
 A ``backend = "diffusers"`` entry serves an open model (Wan 2.x, LTX-Video, ...) through a
 diffusers pipeline; its keys are validated by :mod:`vidserve.engine.diffusion.options` (pure
-Python: reading the file never imports torch) and documented in ``docs/models.md``. A model
-whose weights are missing is still listed, with ``ModelSpec.problem`` saying why; its jobs fail
-with ``model_unavailable`` and that reason, and the other models keep serving.
+Python: reading the file never imports torch), parsed once (``ModelSpec.diffusers``) and
+documented in ``docs/models.md``. A model that cannot run (weights missing, or a saved
+configuration that cannot address its native grid or window length) is still listed, with
+``ModelSpec.problem`` saying why (``vidserve models`` shows it UNAVAILABLE, the server logs
+it at start); its jobs fail with ``model_unavailable`` and that reason, and the other models
+keep serving. A malformed file raises :class:`~vidserve.errors.ConfigurationError` naming the
+file, the model and the key.
 
 ``backend = "package.module:Class"`` serves a backend class of your own (a plugin, imported in
 the worker only): the entry's generic keys below give its capabilities, as for ``procedural``,
@@ -35,12 +39,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidserve import contract
 from vidserve.domain import Capabilities
-from vidserve.engine.base import VideoBackend
 from vidserve.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from vidserve.engine.diffusion.options import DiffusersOptions
 
 log = logging.getLogger("vidserve.engine")
 
@@ -55,6 +61,7 @@ class ModelSpec:
     capabilities: Capabilities
     options: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # why the model cannot be loaded, when known at start
+    diffusers: DiffusersOptions | None = None  # the parsed entry of a diffusers model
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,14 @@ class ModelRegistry:
             models[name] = _spec(path, name, backend, entry)
         if not models:
             raise ConfigurationError(f"models file {path}: no [models.NAME] table")
+        threads = {m.diffusers.cpu_threads for m in models.values()
+                   if m.diffusers is not None and m.diffusers.cpu_threads is not None}
+        if len(threads) > 1:  # torch's thread count is one per process
+            raise ConfigurationError(
+                f"models file {path}: cpu_threads differs between models "
+                f"({', '.join(str(t) for t in sorted(threads))}); it applies to the whole "
+                "worker process, so give every model the same value"
+            )
         aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
         return cls(models, aliases)
 
@@ -134,10 +149,27 @@ def _flag(path: Path, name: str, entry: dict[str, Any], key: str, default: bool)
     return value
 
 
+def _list(path: Path, name: str, entry: dict[str, Any], key: str, kind: type,
+          default: tuple[Any, ...]) -> tuple[Any, ...]:
+    value = entry.get(key, default)
+    if not isinstance(value, (list, tuple)) or not value or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: {key} must be a non-empty list of "
+            f"{kind.__name__}s, got {value!r}"
+        )
+    return tuple(value)
+
+
 def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSpec:
-    sizes = tuple(entry.get("sizes", ALL_SIZES))
-    seconds = tuple(int(s) for s in entry.get("seconds", (4, 8, 12)))
-    fps = int(entry.get("fps", 24))
+    sizes = _list(path, name, entry, "sizes", str, ALL_SIZES)
+    seconds = _list(path, name, entry, "seconds", int, (4, 8, 12))
+    fps = entry.get("fps", 24)
+    if not isinstance(fps, int) or isinstance(fps, bool) or fps < 1:
+        raise ConfigurationError(
+            f"models file {path}: model {name!r}: fps must be a positive integer, got {fps!r}"
+        )
     generic = ("backend", "sizes", "seconds", "fps", "image_reference", "remix")
     if backend != "diffusers":
         caps = Capabilities(
@@ -154,7 +186,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         options = {k: v for k, v in entry.items() if k not in generic}
         return ModelSpec(name, backend, caps, options)
 
-    from vidserve.engine.diffusion.options import OptionsError, check_weights, parse
+    from vidserve.engine.diffusion.options import OptionsError, check, parse
 
     try:
         opts = parse(name, entry, path.parent)
@@ -168,9 +200,11 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         remix=_flag(path, name, entry, "remix", True),
         text_to_video=opts.text_to_video,
         remix_from_source=opts.remix_uses_source,
-        # edit: video-to-video on the source clip; extend: image-to-video from its last frame
+        # edit: the video pipeline on the source clip; extend: image-to-video from its last
+        # frame, or the video pipeline continuing it
         edit=opts.video_pipeline is not None,
-        extend=opts.image_to_video,
+        extend=opts.image_to_video or opts.video_pipeline is not None,
+        audio=opts.audio,
         extra=opts.describe(),
     )
     options = {k: v for k, v in entry.items() if k not in generic}
@@ -180,10 +214,10 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         options["image_weights"] = opts.image_weights
     if opts.cache_dir is not None:
         options["cache_dir"] = opts.cache_dir
-    problem = check_weights(opts)
+    problem = check(opts)
     if problem is not None:
         log.warning("model %s is unavailable: %s", name, problem)
-    return ModelSpec(name, backend, caps, options, problem)
+    return ModelSpec(name, backend, caps, options, problem, opts)
 
 
 _PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -192,27 +226,3 @@ _PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 def is_plugin(backend: object) -> bool:
     """``backend`` names a class of the operator's own: ``"package.module:Class"``."""
     return isinstance(backend, str) and _PLUGIN.match(backend) is not None
-
-
-def load_backend(spec: ModelSpec, *, caption: str = "label") -> VideoBackend:
-    """Instantiate the backend of a model (worker side only). Heavy loading (weights) is
-    the backend's own business, on its first job, so a broken model fails that job clearly
-    instead of the worker."""
-    if spec.backend == "procedural":
-        from vidserve.engine.procedural import ProceduralBackend
-
-        return ProceduralBackend(sizes=spec.capabilities.sizes, caption=caption)
-    if spec.backend == "diffusers":
-        # light: torch is imported on the first job, in the generation thread
-        from vidserve.engine.diffusion.backend import DiffusersBackend
-
-        return DiffusersBackend.from_spec(spec)
-    if is_plugin(spec.backend):
-        import importlib
-
-        module, _, attr = spec.backend.partition(":")
-        backend = getattr(importlib.import_module(module), attr).from_spec(spec)
-        if not isinstance(backend, VideoBackend):
-            raise ConfigurationError(f"backend {spec.backend!r} is not a VideoBackend")
-        return backend
-    raise ConfigurationError(f"unknown backend {spec.backend!r}")

@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 DATA_URL_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp")
 
-_DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
+# RFC 2397: the scheme, the media type and ``base64`` are all case-insensitive
+_DATA_URL = re.compile(
+    r"^data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.DOTALL | re.IGNORECASE
+)
 
 
 def _invalid_image(message: str) -> MediaError:

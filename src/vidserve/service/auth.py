@@ -73,5 +73,8 @@ class Authenticator:
         stored = await self._stored_project(token, digest)
         if stored is not None:
             return stored
-        shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 10 else "****"
-        raise AuthenticationFailed(f"Incorrect API key provided: {shown}.")
+        # nothing of what was sent is echoed: not even a part of a key (a log or a proxy
+        # in between would keep it), and never text a client chose
+        raise AuthenticationFailed(
+            "Incorrect API key provided. Check the key in your Authorization header."
+        )

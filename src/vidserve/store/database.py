@@ -17,8 +17,9 @@ its transaction commits. Workers LISTEN on a connection of their own (``vidserve
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Executable, Row, Text, TypeDecorator, event
-from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -199,12 +200,30 @@ class Database:
             if self.dialect == "sqlite" and database and database != ":memory:"
             else None
         )
+        self._readers = threading.local()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """The SQLite reader's connection of this thread, kept open between reads (a pool
+        checkout and return cost more than a primary-key lookup); each read ends with a
+        rollback, so no read transaction outlives its statement."""
+        assert self._reader is not None
+        conn: Connection | None = getattr(self._readers, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._readers.conn = self._reader.connect()
+        try:
+            yield conn
+            conn.rollback()
+        except BaseException:
+            self._readers.conn = None
+            conn.close()
+            raise
 
     async def fetch_all(
         self, statement: Executable, params: dict[str, Any] | None = None
     ) -> list[AnyRow]:
         if self._reader is not None:
-            with self._reader.connect() as conn:
+            with self._read() as conn:
                 return list(conn.execute(statement, params).all())
         async with self.engine.connect() as aconn:
             return list((await aconn.execute(statement, params)).all())
@@ -213,14 +232,14 @@ class Database:
         self, statement: Executable, params: dict[str, Any] | None = None
     ) -> AnyRow | None:
         if self._reader is not None:
-            with self._reader.connect() as conn:
+            with self._read() as conn:
                 return conn.execute(statement, params).first()
         async with self.engine.connect() as aconn:
             return (await aconn.execute(statement, params)).first()
 
     async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
         if self._reader is not None:
-            with self._reader.connect() as conn:
+            with self._read() as conn:
                 return conn.execute(statement, params).scalar()
         async with self.engine.connect() as aconn:
             return (await aconn.execute(statement, params)).scalar()
@@ -240,6 +259,9 @@ class Database:
 
     async def close(self) -> None:
         if self._reader is not None:
+            conn = getattr(self._readers, "conn", None)
+            if conn is not None:
+                conn.close()
             self._reader.dispose()
         await self.engine.dispose()
 

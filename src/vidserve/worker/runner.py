@@ -22,7 +22,8 @@ import time
 from vidserve import ids, scratch
 from vidserve.domain import Claim
 from vidserve.engine.base import VideoBackend
-from vidserve.engine.registry import ModelSpec, load_backend
+from vidserve.engine.loader import load_backend
+from vidserve.engine.registry import ModelSpec
 from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime

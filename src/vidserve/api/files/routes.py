@@ -50,7 +50,7 @@ async def list_files(
     ),
 ) -> FileList:
     project = await authorize(request)
-    reject_unknown_query(request.query_params.keys(), ("limit", "order", "after", "purpose"))
+    reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after", "purpose"))
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
     page = await runtime(request).file_service.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
@@ -84,6 +84,7 @@ async def delete_file(request: Request, file_id: str) -> FileDeleted:
 )
 async def file_content(request: Request, file_id: str) -> Response:
     project = await authorize(request)
+    reject_unknown_query(request.query_params.multi_items(), ())
     rt = runtime(request)
     found = await rt.file_service.content(project, file_id)
     content = Content(

@@ -58,7 +58,7 @@ async def list_videos(
     after: str | None = Query(None, description="a video id: the page after it"),
 ) -> VideoList:
     project = await authorize(request)
-    reject_unknown_query(request.query_params.keys(), ("limit", "order", "after"))
+    reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after"))
     n, direction, cursor = parse_list_query(limit, order, after, contract.VIDEO_LIST_LIMIT)
     page = await runtime(request).video_service.list(
         project, limit=n, order=direction, after=cursor
@@ -116,7 +116,7 @@ async def download_content(
 ) -> Response:
     project = await authorize(request)
     rt = runtime(request)
-    reject_unknown_query(request.query_params.keys(), ("variant",))
+    reject_unknown_query(request.query_params.multi_items(), ("variant",))
     content = await rt.video_service.content(project, video_id, parse_variant(variant))
     return content_response(request, rt.blob_store, content)
 

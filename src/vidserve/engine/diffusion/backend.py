@@ -17,11 +17,17 @@ Per job (:meth:`DiffusersBackend.generate`):
 3. ``input_reference`` runs the image-to-video pipeline on the first window. A remix re-runs
    generation conditioned on the source clip (Wan video-to-video with ``remix_strength``, LTX
    condition with that strength) with the source's seed and the new prompt.
-4. ``callback_on_step_end`` reports every denoising step actually run (``pipe._num_timesteps``:
-   a video-to-video window with strength < 1 runs fewer) to ``on_step(done, total)`` over all
-   windows, after synchronising the GPU; it then checks ``should_stop()`` and raises
-   :class:`GenerationCancelled` at once, so a cancel stops the GPU within one step.
-5. CUDA out-of-memory becomes ``GenerationFailed("out_of_memory", ...)`` naming the model and
+4. Hooks the engine owns (:mod:`~vidserve.engine.diffusion.hooks`) report every denoising
+   step the job's scheduler really runs (a video-to-video window with strength < 1 runs fewer)
+   to ``on_step(done, total)`` over all windows, after synchronising the GPU, for any pipeline
+   (HunyuanVideo 1.5 has no ``callback_on_step_end``); ``should_stop()`` is asked before every
+   transformer block, so a cancel or a lost lease stops the GPU within one block.
+5. Each pipeline call runs on a per-job view of the resident weights (its own scheduler and
+   guider), so ``--concurrency N`` never shares their state, and one call of a model runs at
+   a time (its modules are not reentrant); the other slots' decoding, encoding and uploads
+   overlap with it.
+6. A model with sound (LTX-2) returns it in ``Clip.audio``, stitched across windows.
+7. CUDA out-of-memory becomes ``GenerationFailed("out_of_memory", ...)`` naming the model and
    sizes, after the memory is released; the worker stays up.
 """
 
@@ -35,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
-from vidserve.engine.diffusion.options import DiffusersOptions, parse
+from vidserve.engine.diffusion.options import DiffusersOptions
 
 if TYPE_CHECKING:
     from vidserve.engine.diffusion.pipelines import Loaded
@@ -54,10 +60,12 @@ class DiffusersBackend:
         options: DiffusersOptions,
         capabilities: Capabilities,
         *,
+        problem: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options
         self._capabilities = capabilities
+        self._problem = problem  # found at start (options.check): every job fails with it
         self._clock = clock
         self._lock = threading.Lock()
         self._loaded: Loaded | None = None
@@ -65,7 +73,9 @@ class DiffusersBackend:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> DiffusersBackend:
-        return cls(parse(spec.name, spec.options), spec.capabilities)
+        if spec.diffusers is None:  # pragma: no cover - the registry parses every entry
+            raise ValueError(f"model {spec.name} has no diffusers options")
+        return cls(spec.diffusers, spec.capabilities, problem=spec.problem)
 
     def capabilities(self) -> Capabilities:
         return self._capabilities
@@ -81,6 +91,8 @@ class DiffusersBackend:
         self._ensure_loaded(self.options.name)
 
     def _ensure_loaded(self, model: str) -> Loaded:
+        if self._problem is not None:
+            raise self._unavailable(model, self._problem)
         try:  # torch and diffusers load here, in the generation thread, on the first job
             from vidserve.engine.diffusion import pipelines
         except ImportError as exc:
@@ -147,7 +159,8 @@ class DiffusersBackend:
                 f"Model '{request.model}' generates video from an image: send an "
                 "input_reference.",
             )
-        if request.reference_image is not None and opts.image_pipeline is None:
+        if (request.reference_image is not None and opts.image_pipeline is None
+                and request.continue_from is None):
             raise GenerationFailed(
                 "invalid_request", f"Model '{request.model}' does not accept an input_reference."
             )
@@ -156,5 +169,5 @@ class DiffusersBackend:
         loaded = self._ensure_loaded(request.model)
         from vidserve.engine.diffusion import pipelines
 
-        return Clip(pipelines.run(self.options, loaded, request, on_step, should_stop))
+        return pipelines.run(loaded, request, on_step, should_stop)
 

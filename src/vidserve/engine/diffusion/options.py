@@ -1,10 +1,13 @@
 """A ``backend = "diffusers"`` entry of the models file, validated without importing torch.
 
 The API process reads the models file too (to validate requests against capabilities), so this
-module is pure Python: it parses and checks the entry, derives what the model can do from the
-pipeline class *names*, and checks cheaply that the weights are there (a local folder with a
-``model_index.json``, or a hub id already in the local cache when ``HF_HUB_OFFLINE`` is set).
-Loading the weights is :mod:`vidserve.engine.diffusion.backend`'s job, in the worker.
+module is pure Python: it parses and checks the entry, asks the model's family
+(:mod:`vidserve.engine.diffusion.families`) which pipelines serve which inputs, and checks
+cheaply, once, at start, that the model can run: the weights are there (a local folder with a
+``model_index.json``, or a hub id already in the local cache when ``HF_HUB_OFFLINE`` is set)
+and their saved configuration can address the native grid and window length (for example a
+rope table long enough). Loading the weights is :mod:`vidserve.engine.diffusion.backend`'s
+job, in the worker.
 
 Example::
 
@@ -21,13 +24,15 @@ Every key, its default per family (Wan, LTX-Video, other) and its meaning is in
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("wan", "ltx", "generic")
+from vidserve.engine.diffusion.families import Configs, Family, Roles, family_for
+
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOAD = ("none", "model", "sequential")
 CONTINUATION = ("auto", "video", "image", "stretch")
@@ -66,36 +71,12 @@ KEYS = frozenset(
         "max_sequence_length",
         "cpu_threads",
         "step_delay",
+        "call_args",
     }
 )
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
-
-# Image-only pipeline classes: they need an input image on every call.
-IMAGE_ONLY = frozenset({"WanImageToVideoPipeline", "LTXImageToVideoPipeline"})
-
-
-@dataclass(frozen=True, slots=True)
-class FamilyDefaults:
-    native_sizes: tuple[tuple[int, int], ...]
-    native_fps: int
-    max_frames: int
-    overlap_frames: int
-    steps: int
-    guidance: float
-    size_multiple: int  # height and width must be multiples of this
-    vae_dtype: str | None  # None: the model's dtype
-
-
-DEFAULTS: dict[str, FamilyDefaults] = {
-    # Wan 2.1 T2V-1.3B: 480p, 16 fps, 81 frames (5 s); diffusers keeps the VAE in float32
-    "wan": FamilyDefaults(((832, 480), (480, 832)), 16, 81, 9, 50, 5.0, 16, "float32"),
-    # LTX-Video 0.9.x: 704x480, 24 fps; 121 frames (5 s) keep memory modest
-    "ltx": FamilyDefaults(((704, 480), (480, 704)), 24, 121, 9, 50, 3.0, 32, None),
-    "generic": FamilyDefaults((), 16, 49, 9, 50, 5.0, 16, None),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class DiffusersOptions:
@@ -133,10 +114,28 @@ class DiffusersOptions:
     max_sequence_length: int | None
     cpu_threads: int | None
     step_delay: float
+    call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
+
+    @property
+    def model_family(self) -> Family:
+        return family_for(self.pipeline)
+
+    @property
+    def roles(self) -> Roles:
+        """The pipeline class serving text, image and video inputs (None: not served)."""
+        return Roles(self.text_pipeline, self.image_pipeline, self.video_pipeline)
+
+    @property
+    def text_pipeline(self) -> str | None:
+        return self.model_family.roles(self.pipeline).text
 
     @property
     def text_to_video(self) -> bool:
-        return self.pipeline not in IMAGE_ONLY
+        return self.text_pipeline is not None
+
+    @property
+    def audio(self) -> bool:
+        return self.model_family.audio
 
     @property
     def image_to_video(self) -> bool:
@@ -151,6 +150,7 @@ class DiffusersOptions:
         """Short facts for ``vidserve models`` (Capabilities.extra)."""
         facts = {
             "engine": "diffusers",
+            "family": self.family,
             "pipeline": self.pipeline,
             "weights": self.weights,
             "native": ",".join(f"{w}x{h}" for w, h in self.native_sizes),
@@ -168,14 +168,6 @@ class DiffusersOptions:
 
 class OptionsError(ValueError):
     """The entry is malformed (the registry turns it into a ConfigurationError)."""
-
-
-def family_of(pipeline: str) -> str:
-    if pipeline.startswith("Wan"):
-        return "wan"
-    if pipeline.startswith("LTX"):
-        return "ltx"
-    return "generic"
 
 
 def _is_path(text: str) -> bool:
@@ -239,8 +231,8 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     weights_text = _get(entry, "weights", str, "")
     if not weights_text:
         raise OptionsError('weights is required: a hub repo id or a local folder ("./wan")')
-    family = family_of(pipeline)
-    d = DEFAULTS[family]
+    family = family_for(pipeline)
+    d = family.defaults
 
     local = _is_path(weights_text)
     weights = _resolve(weights_text, base_dir) if local else weights_text
@@ -248,19 +240,9 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     if cache_dir is not None:
         cache_dir = _resolve(cache_dir, base_dir)
 
-    # which pipeline serves input_reference and which remix / continuation
-    if family == "wan":
-        image_default = pipeline if pipeline == "WanImageToVideoPipeline" else None
-        video_default = "WanVideoToVideoPipeline" if pipeline == "WanPipeline" else None
-    elif family == "ltx":
-        if pipeline == "LTXConditionPipeline":
-            image_default, video_default = pipeline, pipeline
-        elif pipeline == "LTXImageToVideoPipeline":
-            image_default, video_default = pipeline, "LTXConditionPipeline"
-        else:
-            image_default, video_default = "LTXImageToVideoPipeline", "LTXConditionPipeline"
-    else:
-        image_default = video_default = None
+    # which pipeline serves input_reference and which remix / continuation: the family's
+    roles = family.roles(pipeline)
+    image_default, video_default = roles.image, roles.video
     image_pipeline = _class_name(entry, "image_pipeline", image_default)
     video_pipeline = _class_name(entry, "video_pipeline", video_default)
     image_weights_text = _get(entry, "image_weights", str, None)
@@ -273,7 +255,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         image_weights = (
             _resolve(image_weights_text, base_dir) if image_local else image_weights_text
         )
-    if pipeline in IMAGE_ONLY and image_pipeline != pipeline:
+    if family.image_only(pipeline) and image_pipeline != pipeline:
         image_pipeline = pipeline  # an image-only main pipeline is the image pipeline
 
     if "native_sizes" in entry:
@@ -285,11 +267,12 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         native_sizes = d.native_sizes
     if not native_sizes:
         raise OptionsError(f'native_sizes is required for {pipeline} (e.g. ["720x480"])')
-    for w, h in native_sizes:
-        if w <= 0 or h <= 0 or w % d.size_multiple or h % d.size_multiple:
+    multiple = family.geometry({}).spatial  # the family's usual strides; the saved
+    for w, h in native_sizes:  # configuration is checked at start (check)
+        if w <= 0 or h <= 0 or w % multiple or h % multiple:
             raise OptionsError(
                 f"native size {w}x{h}: {pipeline} needs width and height divisible by "
-                f"{d.size_multiple}"
+                f"{multiple}"
             )
 
     steps = int(_get(entry, "steps", int, d.steps))
@@ -322,6 +305,10 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         raise OptionsError("max_sequence_length must be at least 1")
     if threads is not None and threads < 1:
         raise OptionsError("cpu_threads must be at least 1")
+    call_args = _get(entry, "call_args", dict, {})
+    for key in call_args:
+        if not _IDENT.match(str(key)):
+            raise OptionsError(f"call_args: {key!r} is not an argument name")
 
     continuation = _choice(entry, "continuation", CONTINUATION, "auto")
     if continuation == "auto":
@@ -338,7 +325,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
 
     return DiffusersOptions(
         name=name,
-        family=family,
+        family=family.name,
         pipeline=pipeline,
         weights=weights,
         local=local,
@@ -371,6 +358,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         max_sequence_length=max_seq,
         cpu_threads=threads,
         step_delay=step_delay,
+        call_args=dict(call_args),
     )
 
 
@@ -407,10 +395,55 @@ def _check_one(weights: str, local: bool, opts: DiffusersOptions) -> str | None:
     return None
 
 
-def check_weights(opts: DiffusersOptions) -> str | None:
-    """A cheap check (no torch, no download) that the weights can be loaded; the reason if
-    they cannot, else None. Corrupt files are only found by loading them."""
+def _config_file(weights: str, local: bool, name: str, opts: DiffusersOptions) -> Path | None:
+    if local:
+        path = Path(weights) / name
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        cached = try_to_load_from_cache(
+            weights, name, cache_dir=opts.cache_dir, revision=opts.revision
+        )
+    except Exception:
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def read_configs(weights: str, local: bool, opts: DiffusersOptions) -> Configs:
+    """The saved ``config.json`` of each component (``""``: ``model_index.json``) that is at
+    hand without a download; missing ones are left out."""
+    configs: Configs = {}
+    index = _config_file(weights, local, "model_index.json", opts)
+    if index is None:
+        return configs
+    try:
+        configs[""] = json.loads(index.read_text())
+        for name in ("transformer", "transformer_2", "vae"):
+            path = _config_file(weights, local, f"{name}/config.json", opts)
+            if path is not None:
+                configs[name] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return configs  # corrupt files are found by loading them
+    return configs
+
+
+def check(opts: DiffusersOptions) -> str | None:
+    """Once, at start (no torch, no download): why this model cannot run, or None. The
+    weights must be there and their saved configuration must run the native grid and window
+    length; corrupt files are only found by loading them."""
     problem = _check_one(opts.weights, opts.local, opts)
     if problem is None and opts.image_weights is not None:
         problem = _check_one(opts.image_weights, opts.image_local, opts)
-    return problem
+    if problem is not None:
+        return problem
+    family = opts.model_family
+    configs = read_configs(opts.weights, opts.local, opts)
+    if not configs:
+        return None  # a hub id not cached yet: downloaded and checked when loaded
+    found = family.geometry(configs).problem(opts.native_sizes, opts.max_frames)
+    if found is None and opts.image_weights is None:
+        found = family.check(configs, opts.roles)
+    return None if found is None else f"{opts.pipeline} from {opts.weights}: {found}"

@@ -6,10 +6,12 @@ worker's generation thread: the worker's event loop (heartbeats) never waits for
 
 from __future__ import annotations
 
+import copy
 import gc
 import inspect
 import io
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,10 +21,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidserve.domain import GenerationRequest, StepCallback, StopCheck
+from vidserve.domain import Audio, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
-from vidserve.engine.diffusion.options import DiffusersOptions, check_weights
+from vidserve.engine.diffusion import hooks
+from vidserve.engine.diffusion.families import Call, Family, Geometry, Role
+from vidserve.engine.diffusion.options import DiffusersOptions
 from vidserve.engine.diffusion.plan import (
+    AudioStitcher,
     Resampler,
     Stitcher,
     Window,
@@ -44,8 +49,8 @@ _OOM: tuple[type[BaseException], ...] = (
     getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),
     MemoryError,
 )
-_WAN_V2V = "WanVideoToVideoPipeline"
-_LTX_CONDITION = "LTXConditionPipeline"
+# per-job copies: the state a pipeline call mutates (timesteps, step index, guider state)
+_PER_JOB = ("scheduler", "audio_scheduler", "guider")
 
 
 class LoadError(Exception):
@@ -65,32 +70,6 @@ logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").a
 )
 
 
-@dataclass
-class Loaded:
-    """The resident pipelines of one model."""
-
-    main: Any
-    image: Any | None
-    video: Any | None
-    device: torch.device
-    dtype: torch.dtype
-    temporal: int  # VAE temporal stride: window lengths are k * temporal + 1
-    spatial: int  # native sizes are multiples of this
-    active: Any | None = None  # the pipeline whose offload hooks are installed
-    pipelines: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class _Progress:
-    """Steps over all windows: actual counts for windows run, expected for the rest."""
-
-    steps: list[int]
-    done_before: int = 0
-
-    def total(self) -> int:
-        return sum(self.steps)
-
-
 def _quiet_progress_bars() -> None:
     """No tqdm bars in a worker's log (loading shards, loading components)."""
     from diffusers.utils import logging as diffusers_logging
@@ -104,8 +83,10 @@ def _quiet_progress_bars() -> None:
         pass
 
 
-def _frames_of(output: Any) -> list[Frame]:
-    """``(1, F, C, H, W)`` float tensor in [0, 1] -> F ``H x W x 3`` uint8 arrays."""
+def _frames_of(output: Any, width: int, height: int) -> list[Frame]:
+    """``(1, F, C, H, W)`` float tensor in [0, 1] -> F ``height x width x 3`` uint8 arrays
+    (a pipeline that picks its own resolution, HunyuanVideo 1.5 image-to-video, is fitted to
+    the native grid)."""
     video = output.frames
     if isinstance(video, torch.Tensor):
         data = video[0].clamp(0, 1).mul(255).round().to(torch.uint8)
@@ -117,6 +98,8 @@ def _frames_of(output: Any) -> list[Frame]:
         else:
             array = np.clip(np.asarray(first, dtype=np.float32) * 255 + 0.5, 0, 255)
             array = array.astype(np.uint8)
+    if array.shape[1:3] != (height, width):
+        return [np.asarray(fit_frame(array[i], width, height)) for i in range(array.shape[0])]
     return [array[i] for i in range(array.shape[0])]
 
 
@@ -180,17 +163,6 @@ def _from_kwargs(opts: DiffusersOptions, dtype: torch.dtype) -> dict[str, Any]:
     return kwargs
 
 
-def _derive(cls: Any, main: Any) -> Any:
-    """A pipeline of class ``cls`` sharing ``main``'s components (no copy, no cast:
-    unlike ``from_pipe``, which casts every shared module to one dtype)."""
-    params = inspect.signature(cls.__init__).parameters
-    kwargs = {k: v for k, v in main.components.items() if k in params}
-    for key in params:
-        if key != "self" and key not in kwargs and key in main.config:
-            kwargs[key] = main.config[key]
-    return cls(**kwargs)
-
-
 def _resolve_device(wanted: str) -> torch.device:
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -200,11 +172,93 @@ def _resolve_device(wanted: str) -> torch.device:
     return device
 
 
+def release_memory() -> None:
+    """Return cached GPU memory after a failed load or job (tensors must be unreferenced)."""
+    gc.collect()
+    if torch.cuda.is_available():  # a no-op while CUDA was never initialised
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class Loaded:
+    """The resident weights of one model and how to make a job's pipeline for each role.
+
+    The pipelines diffusers returns hold mutable per-call state (the scheduler's timesteps
+    and step index, a guider's state, ``_num_timesteps``...). Each pipeline call of a job gets
+    its own *view*: a new pipeline object of the role's class over the same resident modules
+    (no copy of any weight) with its own copy of that state, so jobs in several worker slots
+    never share it. The modules themselves are not reentrant either (the Wan VAE keeps a
+    causal-convolution cache between chunks; diffusers' cache hooks keep per-call state), so
+    ``lock`` lets one pipeline call of this model run at a time: on one device a second
+    concurrent denoising loop gains nothing (``bench/concurrency.py``), while the other slots'
+    decoding, encoding and uploads overlap with it.
+    """
+
+    opts: DiffusersOptions
+    family: Family
+    main: Any
+    image_source: Any | None  # the image pipeline loaded from its own image_weights
+    device: torch.device
+    dtype: torch.dtype
+    geometry: Geometry
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    handles: list[Any] = field(default_factory=list)
+
+    def view(self, role: Role) -> Any:
+        name = getattr(self.opts.roles, role)
+        if name is None:  # pragma: no cover - the job plans only served roles
+            raise GenerationFailed("invalid_request", f"this model has no {role} pipeline")
+        source = self.image_source if role == "image" and self.image_source else self.main
+        return derive(_pipeline_class(name), source)
+
+
+def derive(cls: Any, source: Any) -> Any:
+    """A pipeline of class ``cls`` over ``source``'s resident components (no copy, no cast,
+    unlike ``from_pipe``), with its own copy of the per-call state, carrying every component
+    of ``source``: a class that takes no ``transformer_2`` gets both experts behind one
+    :class:`~vidserve.engine.diffusion.experts.ExpertSwitch`."""
+    params = inspect.signature(cls.__init__).parameters
+    components = dict(source.components)
+    for key in _PER_JOB:
+        if components.get(key) is not None:
+            components[key] = copy.deepcopy(components[key])
+    second = components.get("transformer_2")
+    boundary = source.config.get("boundary_ratio")
+    if second is not None and "transformer_2" not in params and boundary is not None:
+        from vidserve.engine.diffusion.experts import ExpertSwitch
+
+        train = int(components["scheduler"].config.num_train_timesteps)
+        components["transformer"] = ExpertSwitch(
+            components["transformer"], second, float(boundary) * train
+        )
+    kwargs = {k: v for k, v in components.items() if k in params}
+    for key in params:
+        if key != "self" and key not in kwargs and key in source.config:
+            kwargs[key] = source.config[key]
+    pipe = cls(**kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _configs(pipe: Any) -> dict[str, dict[str, Any]]:
+    configs: dict[str, dict[str, Any]] = {"": dict(pipe.config)}
+    for name, component in pipe.components.items():
+        config = getattr(component, "config", None)
+        if config is not None and hasattr(config, "items"):
+            configs[name] = dict(config)
+    return configs
+
+
+def denoisers(pipe: Any) -> dict[str, torch.nn.Module]:
+    return {
+        name: module for name in ("transformer", "transformer_2", "unet")
+        if isinstance(module := getattr(pipe, name, None), torch.nn.Module)
+    }
+
+
 def load(opts: DiffusersOptions) -> Loaded:
-    """Load the pipelines of one model; raise :class:`LoadError` with a reason."""
-    problem = check_weights(opts)
-    if problem is not None:
-        raise LoadError(problem)
+    """Load the weights of one model; raise :class:`LoadError` with a reason. The weights
+    were checked at start (``options.check``); corrupt files fail here."""
     device = _resolve_device(opts.device)
     if opts.dtype == "auto":
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -213,123 +267,69 @@ def load(opts: DiffusersOptions) -> Loaded:
     if opts.cpu_threads is not None:
         torch.set_num_threads(opts.cpu_threads)
     _quiet_progress_bars()
+    family = opts.model_family
 
     main = _pipeline_class(opts.pipeline).from_pretrained(
         opts.weights, **_from_kwargs(opts, dtype)
     )
-    image = video = None
-    separate: list[Any] = []
-    if opts.image_pipeline == opts.pipeline:
-        image = main
-    elif opts.image_pipeline is not None:
-        image_cls = _pipeline_class(opts.image_pipeline)
-        if opts.image_weights is not None:
-            image = image_cls.from_pretrained(opts.image_weights, **_from_kwargs(opts, dtype))
-            separate.append(image)
-        else:
-            image = _derive(image_cls, main)
-    if opts.video_pipeline == opts.pipeline:
-        video = main
-    elif opts.video_pipeline is not None:
-        video = _derive(_pipeline_class(opts.video_pipeline), main)
-    _check_compatible(opts, main, image)
+    image_source = None
+    if opts.image_weights is not None and opts.image_pipeline is not None:
+        image_source = _pipeline_class(opts.image_pipeline).from_pretrained(
+            opts.image_weights, **_from_kwargs(opts, dtype)
+        )
+    geometry = family.geometry(_configs(main))
+    problem = geometry.problem(opts.native_sizes, opts.max_frames)
+    if problem is not None:
+        raise LoadError(problem)
 
     vae_dtype = None if opts.vae_dtype in (None, "auto") else _DTYPES[opts.vae_dtype]
-    pipelines = [p for p in (main, image, video) if p is not None]
-    pipelines = list({id(p): p for p in pipelines}.values())
-    for pipe in [main, *separate]:
+    resident = [p for p in (main, image_source) if p is not None]
+    for pipe in resident:
         vae = getattr(pipe, "vae", None)
-        if vae_dtype is not None and vae is not None and vae.dtype != vae_dtype:
+        if vae is None:
+            continue
+        if vae_dtype is not None and vae.dtype != vae_dtype:
             vae.to(dtype=vae_dtype)
-        if opts.vae_tiling and getattr(pipe, "vae", None) is not None:
-            pipe.vae.enable_tiling()
-        if opts.vae_slicing and getattr(pipe, "vae", None) is not None:
-            pipe.vae.enable_slicing()
-    for pipe in pipelines:
-        pipe.set_progress_bar_config(disable=True)
-
+        if opts.vae_tiling:
+            vae.enable_tiling()
+        if opts.vae_slicing:
+            vae.enable_slicing()
     offload = opts.offload if device.type == "cuda" else "none"
     if opts.offload != "none" and offload == "none":
         log.warning("model %s: offload = %r ignored on %s", opts.name, opts.offload, device)
     if offload == "none":
-        for pipe in [main, *separate]:
+        for pipe in resident:
             pipe.to(device)
-
-    temporal = int(
-        getattr(main, "vae_scale_factor_temporal", None)
-        or getattr(main, "vae_temporal_compression_ratio", None)
-        or 4
-    )
-    spatial = _spatial_multiple(main)
-    for w, h in opts.native_sizes:
-        if w % spatial or h % spatial:
-            raise LoadError(
-                f"native size {w}x{h} is not a multiple of {spatial}, which this "
-                f"{opts.pipeline} needs"
-            )
-    loaded = Loaded(main, image, video, device, dtype, temporal, spatial,
-                     pipelines=pipelines)
-    if offload != "none":
-        activate(loaded, main, opts.offload)
+    loaded = Loaded(opts, family, main, image_source, device, dtype, geometry)
+    for pipe in resident:
+        loaded.handles.extend(hooks.install(denoisers(pipe)))
     return loaded
 
 
-def _check_compatible(opts: DiffusersOptions, main: Any, image: Any | None) -> None:
-    if (
-        image is not None
-        and opts.image_weights is None
-        and opts.image_pipeline == "WanImageToVideoPipeline"
-        and opts.pipeline != opts.image_pipeline
-    ):
-        in_channels = main.transformer.config.in_channels
-        if in_channels == 16 and not main.config.get("expand_timesteps", False):
-            raise LoadError(
-                f"{opts.weights} is a text-to-video checkpoint (16 input channels): "
-                "WanImageToVideoPipeline needs image-to-video weights; set image_weights "
-                "(e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers) or remove image_pipeline"
-            )
-
-
-def _spatial_multiple(pipe: Any) -> int:
-    name = type(pipe).__name__
-    if name.startswith("LTX"):
-        return 32
-    factor = int(getattr(pipe, "vae_scale_factor_spatial", 8) or 8)
-    transformer = getattr(pipe, "transformer", None)
-    patch = getattr(getattr(transformer, "config", None), "patch_size", None)
-    if isinstance(patch, (list, tuple)) and patch:
-        factor *= int(patch[-1])
-    elif isinstance(patch, int):
-        factor *= patch
-    return factor
-
-
-def release_memory() -> None:
-    """Return cached GPU memory after a failed load or job (tensors must be unreferenced)."""
-    gc.collect()
-    if torch.cuda.is_available():  # a no-op while CUDA was never initialised
-        torch.cuda.empty_cache()
-
-
-def activate(loaded: Loaded, pipe: Any, mode: str) -> None:
-    """With offload, (re)install the hooks of the pipeline about to run."""
-    if mode == "none" or loaded.device.type != "cuda" or loaded.active is pipe:
+def _activate(loaded: Loaded, pipe: Any) -> None:
+    """With offload, install the hooks of the view about to run (under the model's lock)."""
+    mode = loaded.opts.offload
+    if mode == "none" or loaded.device.type != "cuda":
         return
     if mode == "model":
         pipe.enable_model_cpu_offload(device=loaded.device)
     else:
         pipe.enable_sequential_cpu_offload(device=loaded.device)
-    loaded.active = pipe
 
 
 def run(
-    options: DiffusersOptions,
-    loaded: Loaded,
-    request: GenerationRequest,
-    on_step: StepCallback,
-    should_stop: StopCheck,
-) -> Iterator[Frame]:
-    job = _Job(options, loaded, request, on_step, should_stop)
+    loaded: Loaded, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
+) -> Clip:
+    """One clip. Frames stream out window by window; a model with sound runs all its windows
+    first, so that the clip carries its stitched sound."""
+    job = _Job(loaded, request, on_step, should_stop)
+    if loaded.family.audio:
+        frames = list(_guarded(job))
+        return Clip(frames, job.audio())
+    return Clip(_guarded(job))
+
+
+def _guarded(job: _Job) -> Iterator[Frame]:
     oom = False
     try:
         yield from job.frames()
@@ -337,10 +337,21 @@ def run(
         oom = True
     finally:
         job.close()
-        if loaded.device.type == "cuda":
+        if job.loaded.device.type == "cuda":
             release_memory()
     if oom:  # outside the except block: the traceback no longer pins the tensors
         raise GenerationFailed("out_of_memory", job.oom_message())
+
+
+@dataclass
+class _Progress:
+    """Steps over all windows: actual counts for windows run, expected for the rest."""
+
+    steps: list[int]
+    done_before: int = 0
+
+    def total(self) -> int:
+        return sum(self.steps)
 
 
 class _Job:
@@ -348,41 +359,42 @@ class _Job:
 
     def __init__(
         self,
-        options: DiffusersOptions,
         loaded: Loaded,
         request: GenerationRequest,
         on_step: StepCallback,
         should_stop: StopCheck,
     ) -> None:
-        self.opts = options
+        self.opts = opts = loaded.opts
+        self.family = loaded.family
         self.loaded = loaded
         self.request = request
         self.on_step = on_step
         self.should_stop = should_stop
         self.width, self.height = choose_native_size(
-            self.opts.native_sizes, request.width, request.height
+            opts.native_sizes, request.width, request.height
         )
-        self.steps = request.steps or self.opts.steps
-        self.guidance = self.opts.guidance if request.guidance is None else request.guidance
-        opts = self.opts
-        factor = loaded.temporal
+        self.steps = request.steps or opts.steps
+        self.guidance = opts.guidance if request.guidance is None else request.guidance
+        roles = opts.roles
+        factor = loaded.geometry.temporal
         budget = floor_length(opts.max_frames, factor)
 
         # what conditions the first window, and how later windows continue
         self.mode = "text"
-        if request.source_video is not None and loaded.video is not None:
-            self.mode = "remix-video"
-        elif request.source_video is not None and not opts.text_to_video:
-            self.mode = "remix-image"  # an image-only model: re-generate from the first frame
-        elif request.reference_image is not None and loaded.image is not None:
-            self.mode = "image"
-        continuation = opts.continuation
-        if self.mode == "remix-video":
-            continuation = "video"
+        if request.source_video is not None and roles.video is not None:
+            self.mode = "source-video"  # remix / edit: the source clip, window by window
+        elif request.source_video is not None and roles.text is None:
+            self.mode = "source-image"  # an image-only model: re-generate from the first frame
+        elif request.reference_image is not None and roles.image is not None:
+            self.mode = "image"  # input_reference, or an extension's last frame
+        elif request.continue_from is not None and roles.video is not None:
+            self.mode = "continue"  # an extension through the video pipeline
+        continuation = "video" if self.mode == "source-video" else opts.continuation
+        self.condition = self.family.video_conditioning == "condition"
         if continuation == "video":
             overlap = opts.overlap_frames
-            if type(loaded.video).__name__ == _LTX_CONDITION:
-                overlap = floor_length(overlap, factor)  # a condition video is k*factor+1
+            if self.condition:
+                overlap = floor_length(overlap, factor)  # a condition clip is k*factor+1
             self.overlap = min(overlap, budget - 1)
         else:
             self.overlap = 1
@@ -398,7 +410,9 @@ class _Job:
         self.progress = _Progress([self._expected_steps(w) for w in self.windows])
         self.stitcher = Stitcher(self.windows, self.total)
         self.resampler = Resampler(self.total, request.num_frames)
+        self.sound = AudioStitcher(opts.native_fps, request.seconds)
         self.source: dict[int, Image.Image] = {}
+        self.calls: list[tuple[Role, dict[str, int]]] = []  # denoiser calls per window
         self.window: Window | None = None
         self.started = time.perf_counter()
 
@@ -407,29 +421,25 @@ class _Job:
     def _strength(self, value: float) -> float:
         return min(1.0, max(value, (1 + 1e-6) / self.steps))
 
-    def _expected_steps(self, window: Window) -> int:
-        name = self._pipeline_for(window)[1]
-        if name == _WAN_V2V:
-            strength = self._strength(
-                self.opts.remix_strength if self.mode == "remix-video"
-                else self.opts.continuation_strength
-            )
-            return min(int(self.steps * strength), self.steps)
-        return self.steps
+    def _role(self, window: Window) -> Role:
+        if self.mode == "source-video":
+            return "video"
+        if window.index == 0:
+            return {"image": "image", "source-image": "image", "continue": "video"}.get(
+                self.mode, "text")  # type: ignore[return-value]
+        return "video" if self.continuation == "video" else "image"
 
-    def _pipeline_for(self, window: Window) -> tuple[Any, str]:
-        loaded = self.loaded
-        if self.mode == "remix-video":
-            pipe = loaded.video
-        elif window.index == 0:
-            pipe = loaded.image if self.mode in ("image", "remix-image") else loaded.main
-        elif self.continuation == "video":
-            pipe = loaded.video
-        elif self.continuation == "image":
-            pipe = loaded.image
-        else:  # pragma: no cover - stretch has a single window
-            pipe = loaded.main
-        return pipe, type(pipe).__name__
+    def _video_strength(self, window: Window) -> float:
+        if self.mode == "source-video":
+            return self._strength(self.opts.remix_strength)
+        if self.condition and window.index > 0:
+            return 1.0  # the overlap frames are kept as they are
+        return self._strength(self.opts.continuation_strength)
+
+    def _expected_steps(self, window: Window) -> int:
+        if self._role(window) == "video" and not self.condition:
+            return min(int(self.steps * self._video_strength(window)), self.steps)
+        return self.steps
 
     def oom_message(self) -> str:
         r = self.request
@@ -444,6 +454,9 @@ class _Job:
     def close(self) -> None:
         self.source.clear()
 
+    def audio(self) -> Audio | None:
+        return self.sound.result()
+
     # -- the clip ---------------------------------------------------------------------------
 
     def frames(self) -> Iterator[Frame]:
@@ -455,7 +468,7 @@ class _Job:
             self.opts.native_fps, r.num_frames, len(self.windows),
             ",".join(str(w.length) for w in self.windows), self.mode,
         )
-        if self.mode.startswith("remix"):
+        if self.mode.startswith("source"):
             self._load_source()
         for window in self.windows:
             if self.should_stop():
@@ -476,7 +489,7 @@ class _Job:
         r = self.request
         assert r.source_video is not None
         count = r.num_frames  # a remix keeps the source's seconds and fps
-        if self.mode == "remix-image":
+        if self.mode == "source-image":
             wanted = {0}
         else:
             wanted = {self._source_index(n, count) for n in range(self.total)}
@@ -504,100 +517,89 @@ class _Job:
         seed = (int(self.request.seed) + 7919 * window.index) % (2**63)
         return torch.Generator(device="cpu").manual_seed(seed)
 
-    def _kwargs(self, window: Window, name: str) -> dict[str, Any]:
-        opts = self.opts
+    def _call(self, window: Window, role: Role) -> Call:
         r = self.request
-        kwargs: dict[str, Any] = {
-            "prompt": r.prompt,
-            "height": self.height,
-            "width": self.width,
-            "num_inference_steps": self.steps,
-            "guidance_scale": self.guidance,
-            "generator": self._generator(window),
-            "output_type": "pt",
-        }
-        if name != _WAN_V2V:
-            kwargs["num_frames"] = window.length
-        if opts.negative_prompt is not None:
-            kwargs["negative_prompt"] = opts.negative_prompt
-        if opts.max_sequence_length is not None:
-            kwargs["max_sequence_length"] = opts.max_sequence_length
-        if name.startswith("LTX"):
-            kwargs["frame_rate"] = opts.native_fps
-
         image: Image.Image | None = None
         video: list[Image.Image] | None = None
         strength = 1.0
-        if self.mode == "remix-video":
-            video, strength = self._source_frames(window), self.opts.remix_strength
-        elif window.index == 0:
-            if self.mode == "image":
+        if role == "video":
+            strength = self._video_strength(window)
+            if self.mode == "source-video":
+                video = self._source_frames(window)
+            else:
+                if window.index == 0:  # an extension: continue the source's last frame
+                    assert r.continue_from is not None
+                    tail = [fit_frame(r.continue_from, self.width, self.height)]
+                else:
+                    tail = [fit_frame(f, self.width, self.height)
+                            for f in self.stitcher.tail(window.overlap)]
+                # an SDEdit pipeline re-noises a whole window: hold the last frame
+                pad = 0 if self.condition else window.length - len(tail)
+                video = tail + [tail[-1]] * pad
+        elif role == "image":
+            if window.index > 0:
+                image = fit_frame(self.stitcher.tail(1)[-1], self.width, self.height)
+            elif self.mode == "source-image":
+                image = self.source[0]
+            else:
                 assert r.reference_image is not None
                 image = fit_frame(r.reference_image, self.width, self.height)
-            elif self.mode == "remix-image":
-                image = self.source[0]
-        elif self.continuation == "video":
-            tail = [fit_frame(f, self.width, self.height) for f in self.stitcher.tail(
-                window.overlap)]
-            if name == _WAN_V2V:
-                video = tail + [tail[-1]] * (window.length - len(tail))
-                strength = self.opts.continuation_strength
-            else:
-                video, strength = tail, 1.0
-        elif self.continuation == "image":
-            image = fit_frame(self.stitcher.tail(1)[-1], self.width, self.height)
-
-        if name == _WAN_V2V:
-            assert video is not None
-            kwargs["video"] = video
-            kwargs["strength"] = self._strength(strength)
-        elif name == _LTX_CONDITION:
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-            if video is not None:
-                kwargs["conditions"] = [
-                    LTXVideoCondition(video=video, frame_index=0, strength=strength)
-                ]
-            elif image is not None:
-                kwargs["conditions"] = [
-                    LTXVideoCondition(image=image, frame_index=0, strength=1.0)
-                ]
-        elif image is not None:
-            kwargs["image"] = image
-        return kwargs
+        name = getattr(self.opts.roles, role)
+        return Call(
+            role=role, pipeline=name, prompt=r.prompt,
+            negative_prompt=self.opts.negative_prompt, width=self.width, height=self.height,
+            num_frames=window.length, steps=self.steps, guidance=self.guidance,
+            fps=self.opts.native_fps, generator=self._generator(window),
+            max_sequence_length=self.opts.max_sequence_length, image=image, video=video,
+            strength=strength, extra=dict(self.opts.call_args),
+        )
 
     def _run_window(self, window: Window) -> list[Frame]:
-        pipe, name = self._pipeline_for(window)
-        kwargs = self._kwargs(window, name)
+        role = self._role(window)
+        call = self._call(window, role)
         loaded = self.loaded
+        pipe = loaded.view(role)
+        self.family.prepare(pipe, call)
+        kwargs = self.family.arguments(call)
         progress = self.progress
         cuda = loaded.device.type == "cuda"
         delay = self.opts.step_delay
 
-        def on_step_end(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> Any:
+        def stepped() -> None:
             if cuda:
-                torch.cuda.synchronize(loaded.device)  # report steps the GPU has finished
+                torch.cuda.synchronize(loaded.device)  # report steps the device has finished
             if delay:
                 time.sleep(delay)
-            scheduled = int(getattr(p, "_num_timesteps", 0) or progress.steps[window.index])
+            scheduled = int(getattr(pipe, "num_timesteps", 0) or progress.steps[window.index])
             progress.steps[window.index] = scheduled
-            self.on_step(min(progress.done_before + step + 1, progress.total()), progress.total())
-            if self.should_stop():
-                raise GenerationCancelled(f"stopped after step {step + 1} of window "
-                                          f"{window.index + 1}")
-            return tensors
+            done = min(progress.done_before + watch.steps, progress.total())
+            self.on_step(done, progress.total())
+            watch.check()
 
-        activate(loaded, pipe, self.opts.offload)
-        with torch.inference_mode():
-            output = pipe(**kwargs, callback_on_step_end=on_step_end)
-            frames = _frames_of(output)
+        watch = hooks.Watch(self.should_stop, stepped)
+        with loaded.lock:
+            watch.check()  # a cancel while waiting for the other job
+            _activate(loaded, pipe)
+            with hooks.watching(watch, pipe.scheduler), torch.inference_mode():
+                output = pipe(**kwargs)
+                frames = _frames_of(output, self.width, self.height)
+                sound = self.family.sound(pipe, output)
         del output
-        actual = int(getattr(pipe, "_num_timesteps", 0) or progress.steps[window.index])
-        progress.steps[window.index] = actual
-        progress.done_before += actual
+        progress.steps[window.index] = watch.steps
+        progress.done_before += watch.steps
+        log.info(
+            "%s window %d/%d (%s, %s): %d steps, denoiser calls %s",
+            self.request.model, window.index + 1, len(self.windows), role, call.pipeline,
+            watch.steps, dict(sorted(watch.calls.items())),
+        )
+        self.calls.append((role, dict(watch.calls)))
+        if sound is not None:
+            samples, rate = sound
+            self.sound.add(window, np.asarray(samples, dtype=np.float32), rate)
         if len(frames) < window.length:
             raise GenerationFailed(
                 "generation_failed",
-                f"{name} returned {len(frames)} frames where {window.length} were asked for",
+                f"{call.pipeline} returned {len(frames)} frames where {window.length} were "
+                "asked for",
             )
         return frames[: window.length]

@@ -11,6 +11,9 @@ Pure functions (numpy and Pillow only), so they are tested without torch:
   frames of the clip, in order, as soon as no later window can change them.
 - :class:`Resampler`: maps the clip's native frames (``native_fps``) onto the requested
   ``seconds * fps`` output frames (nearest frame in time), streaming.
+- :class:`AudioStitcher`: the sound of the windows (LTX-2) as one track, joined at the middle
+  of each overlap with the shared crossfade of :mod:`vidserve.media.audio` (no click at the
+  joins), trimmed or padded with silence to exactly ``seconds``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from vidserve.domain import Audio
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
@@ -170,6 +175,43 @@ class Resampler:
     @property
     def emitted(self) -> int:
         return self._j
+
+
+class AudioStitcher:
+    """Collect each window's sound (``(channels, samples)`` float32) into one track.
+
+    Window *k* starts at ``start / native_fps`` seconds and shares its first ``overlap``
+    frames with window *k - 1*: both sounds are cut at the middle of that overlap and joined
+    there with :func:`vidserve.media.audio.join` (a short crossfade centred on the seam, no
+    click); the track is then fitted to exactly ``seconds`` (:func:`~vidserve.media.audio.fit`).
+    """
+
+    def __init__(self, native_fps: int, seconds: int) -> None:
+        self.native_fps = native_fps
+        self.seconds = seconds
+        self._track: Audio | None = None
+
+    def add(self, window: Window, samples: np.ndarray, rate: int) -> None:
+        from vidserve.media.audio import fit, join
+
+        if samples.ndim == 1:
+            samples = samples[None, :]
+        sound = Audio(np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32), rate)
+        if self._track is None or window.index == 0:
+            self._track = sound
+            return
+        seam = (window.start + window.overlap / 2) / self.native_fps
+        cut = min(round(window.overlap / 2 / self.native_fps * rate), sound.samples.shape[1])
+        rest = Audio(np.ascontiguousarray(sound.samples[:, cut:]), rate)
+        self._track = join(fit(self._track, seam), rest)
+
+    def result(self) -> Audio | None:
+        """The track, exactly ``seconds`` long (None: no window made sound)."""
+        if self._track is None:
+            return None
+        from vidserve.media.audio import fit
+
+        return fit(self._track, self.seconds)
 
 
 def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:

@@ -1,4 +1,6 @@
-"""Randomly initialised Wan / LTX-Video pipelines, built offline (no download at all).
+"""Randomly initialised pipelines of every served family, built offline (no download at all):
+Wan 2.1 T2V / I2V, Wan 2.2 TI2V-5B and A14B, LTX-Video 0.9, LTX-2 (with sound) and
+HunyuanVideo 1.5.
 
 Used by the tests (tiny configurations that run on a CPU in milliseconds per step), by the
 benchmarks (the real Wan2.1-1.3B architecture with random weights: timing needs the shapes,
@@ -33,7 +35,8 @@ def _mod(name: str) -> Any:
 
 TINY_TEXT_DIM = 32
 TINY_MAX_SEQ = 16
-KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.1-1.3b")
+KINDS = ("wan-t2v", "wan-i2v", "wan2.2-ti2v", "wan2.2-a14b", "ltx", "ltx2", "hunyuan15",
+         "wan2.1-1.3b")
 
 _CORPUS = [
     "a cat playing piano in a sunny room",
@@ -108,21 +111,41 @@ def _tiny_wan_vae() -> Any:
     ).eval()
 
 
+def _tiny_wan22_vae() -> Any:
+    """Wan 2.2's VAE shape: 48 latent channels, pixels patched 2x2 (spatial stride 16)."""
+    return _mod("diffusers").AutoencoderKLWan(
+        base_dim=3,
+        z_dim=48,
+        in_channels=12,
+        out_channels=12,
+        is_residual=True,
+        patch_size=2,
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    ).eval()
+
+
 def _tiny_wan_transformer(in_channels: int = 16, image_dim: int | None = None,
-                          layers: int = 2, heads: int = 2, head_dim: int = 12) -> Any:
+                          layers: int = 2, heads: int = 2, head_dim: int = 12,
+                          out_channels: int = 16, rope_max_seq_len: int = 32) -> Any:
     return _mod("diffusers").WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=heads,
         attention_head_dim=head_dim,
         in_channels=in_channels,
-        out_channels=16,
+        out_channels=out_channels,
         text_dim=TINY_TEXT_DIM,
         freq_dim=256,
         ffn_dim=32,
         num_layers=layers,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        rope_max_seq_len=rope_max_seq_len,
         image_dim=image_dim,
     ).eval()
 
@@ -138,6 +161,41 @@ def tiny_wan_t2v(seed: int = 0, *, layers: int = 2) -> Any:
         vae=_tiny_wan_vae(),
         scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0),
         transformer=_tiny_wan_transformer(layers=layers),
+    )
+
+
+def tiny_wan22_ti2v(seed: int = 0) -> Any:
+    """A tiny Wan 2.2 TI2V-5B-style pipeline: one checkpoint for text- and image-to-video
+    (``expand_timesteps``: the first frame's latent is kept, per-token timesteps)."""
+    d = _mod("diffusers")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    return d.WanPipeline(
+        tokenizer=tok,
+        text_encoder=_t5_encoder(len(tok), umt5=True),
+        vae=_tiny_wan22_vae(),
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=5.0),
+        transformer=_tiny_wan_transformer(in_channels=48, out_channels=48),
+        expand_timesteps=True,
+    )
+
+
+def tiny_wan22_a14b(seed: int = 0, boundary_ratio: float = 0.75) -> Any:
+    """A tiny Wan 2.2 A14B-style pipeline: a high-noise ``transformer`` and a low-noise
+    ``transformer_2``, switched at ``boundary_ratio`` (0.75: with 4 steps at shift 7 the
+    timesteps are 1000, 933, 778 | 7, so every window, also a video-to-video one of 2 steps
+    or more, runs both experts)."""
+    d = _mod("diffusers")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    return d.WanPipeline(
+        tokenizer=tok,
+        text_encoder=_t5_encoder(len(tok), umt5=True),
+        vae=_tiny_wan_vae(),
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=_tiny_wan_transformer(),
+        transformer_2=_tiny_wan_transformer(),
+        boundary_ratio=boundary_ratio,
     )
 
 
@@ -222,6 +280,122 @@ def tiny_ltx(seed: int = 0) -> Any:
     )
 
 
+# --------------------------------------------------------------------------- LTX-2
+
+
+def tiny_ltx2(seed: int = 0) -> Any:
+    """A tiny LTX-2 pipeline with sound: a small Gemma 3 text encoder, the audio-video
+    transformer, both VAEs, the text connectors and a vocoder whose upsampling equals the
+    mel hop (so its 16 kHz sound lasts as long as the video)."""
+    d = _mod("diffusers")
+    tf = _mod("transformers")
+    ltx2 = _mod("diffusers.pipelines.ltx2")
+    vocoder_cls = _mod("diffusers.pipelines.ltx2.vocoder").LTX2Vocoder
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    hidden, layers = 32, 2
+    text_encoder = tf.Gemma3ForConditionalGeneration(tf.Gemma3Config(
+        text_config={
+            "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": 32,
+            "num_hidden_layers": layers, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 8, "max_position_embeddings": 256, "sliding_window": 64,
+        },
+        vision_config={
+            "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "image_size": 16, "patch_size": 8,
+        },
+        mm_tokens_per_image=4,
+    )).eval()
+    transformer = d.LTX2VideoTransformer3DModel(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4,
+        audio_out_channels=4, audio_num_attention_heads=2, audio_attention_head_dim=4,
+        audio_cross_attention_dim=8, num_layers=2, qk_norm="rms_norm_across_heads",
+        caption_channels=hidden, rope_double_precision=False, rope_type="split",
+    ).eval()
+    connectors = ltx2.LTX2TextConnectors(
+        caption_channels=hidden, text_proj_in_factor=layers + 1,
+        video_connector_num_attention_heads=4, video_connector_attention_head_dim=8,
+        video_connector_num_layers=1, video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=4, audio_connector_attention_head_dim=8,
+        audio_connector_num_layers=1, audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
+        causal_temporal_positioning=False, rope_type="split",
+    ).eval()
+    vae = d.AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+        decoder_block_out_channels=(8,), layers_per_block=(1,),
+        decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,),
+        decoder_spatio_temporal_scaling=(True,), decoder_inject_noise=(False, False),
+        downsample_type=("spatiotemporal",), upsample_residual=(False,), upsample_factor=(1,),
+        timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
+        decoder_causal=False,
+    ).eval()
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    audio_vae = d.AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1,
+        attn_resolutions=None, in_channels=2, resolution=32, latent_channels=2,
+        norm_type="pixel", causality_axis="height", dropout=0.0,
+        mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True,
+        mel_bins=8,
+    ).eval()
+    vocoder = vocoder_cls(
+        in_channels=2 * 8, hidden_channels=32, out_channels=2,
+        upsample_kernel_sizes=[20, 8, 8], upsample_factors=[10, 4, 4],
+        resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]], leaky_relu_negative_slope=0.1,
+        output_sampling_rate=16000,
+    ).eval()
+    return d.LTX2Pipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae,
+        text_encoder=text_encoder, tokenizer=tok, connectors=connectors,
+        transformer=transformer, vocoder=vocoder,
+    )
+
+
+# --------------------------------------------------------------------------- HunyuanVideo 1.5
+
+_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_hunyuan15(seed: int = 0) -> Any:
+    """A tiny HunyuanVideo 1.5 text-to-video pipeline: a small Qwen2.5-VL text model (with a
+    chat template on the local tokenizer), a small T5 with the byte-level ByT5 tokenizer, the
+    1.5 transformer and VAE, and the classifier-free-guidance ``guider``."""
+    d = _mod("diffusers")
+    tf = _mod("transformers")
+    guiders = _mod("diffusers.guiders")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    tok.chat_template = _CHAT_TEMPLATE
+    transformer = d.HunyuanVideo15Transformer3DModel(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8,
+        num_layers=1, num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1,
+        text_embed_dim=16, text_embed_2_dim=32, image_embed_dim=12, rope_axes_dim=(2, 2, 4),
+        target_size=16, task_type="t2v",
+    ).eval()
+    vae = d.AutoencoderKLHunyuanVideo15(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16),
+        layers_per_block=1, spatial_compression_ratio=4, temporal_compression_ratio=2,
+        downsample_match_channel=False, upsample_match_channel=False,
+    ).eval()
+    text_encoder = tf.Qwen2_5_VLTextModel(tf.Qwen2_5_VLTextConfig(
+        vocab_size=len(tok), hidden_size=16, intermediate_size=16, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, rope_theta=1e6,
+        rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+    )).eval()
+    byt5 = tf.ByT5Tokenizer()
+    text_encoder_2 = _t5_encoder(len(byt5), umt5=False, layers=1)
+    return d.HunyuanVideo15Pipeline(
+        text_encoder=text_encoder, tokenizer=tok, transformer=transformer, vae=vae,
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=text_encoder_2,
+        tokenizer_2=byt5, guider=guiders.ClassifierFreeGuidance(guidance_scale=1.0),
+    )
+
+
 # --------------------------------------------------------------------------- real shapes
 
 
@@ -280,14 +454,13 @@ def wan21_1_3b(seed: int = 0, *, text_layers: int = 24, device: str | None = Non
 
 
 def build(kind: str, seed: int = 0) -> Any:
-    if kind == "wan-t2v":
-        return tiny_wan_t2v(seed)
-    if kind == "wan-i2v":
-        return tiny_wan_i2v(seed)
-    if kind == "ltx":
-        return tiny_ltx(seed)
-    if kind == "wan2.1-1.3b":
-        return wan21_1_3b(seed)
+    builders = {
+        "wan-t2v": tiny_wan_t2v, "wan-i2v": tiny_wan_i2v, "wan2.2-ti2v": tiny_wan22_ti2v,
+        "wan2.2-a14b": tiny_wan22_a14b, "ltx": tiny_ltx, "ltx2": tiny_ltx2,
+        "hunyuan15": tiny_hunyuan15, "wan2.1-1.3b": wan21_1_3b,
+    }
+    if kind in builders:
+        return builders[kind](seed)
     raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
 
 

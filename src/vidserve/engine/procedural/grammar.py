@@ -23,8 +23,9 @@ such as ``city street``, ``hot air balloon`` or ``in front of`` first); a simple
 - **verbs** drive a subject's motion: ``flying``, ``running`` (walking, driving, racing,
   galloping ...), ``drifting`` (floating), ``falling``, ``rising``, ``spinning``, ``swimming``,
   ``sailing``, ``bouncing`` (jumping, dancing), ``still`` (standing, sitting, parked). A verb
-  applies to the subject it follows (or, when none came before, the next one); a subject
-  without one moves as its kind usually does (birds fly, boats sail, houses stay).
+  applies to the subject it follows, or, inside a new noun phrase ("a flying kite"), to the
+  next one; a subject without one moves as its kind usually does (birds fly, boats sail,
+  houses stay).
 - **relations** between a subject and what follows: ``over`` (above), ``under`` (below),
   ``beside`` (next to, near), ``in front of``, ``behind``.
 - **camera**: ``pan`` (slow pan, tracking), ``zoom in`` (push in), ``zoom out`` (pull back),
@@ -381,7 +382,10 @@ def describe(prompt: str) -> SceneDescription:
             continue
         found = _match(tokens, i, VERB_WORDS)
         if found is not None:
-            if current is not None and phrases[current].motion is None:
+            # "birds flying": the last subject; "... and a flying kite": a new noun phrase
+            # has begun (an article, count, colour or size word), so the next subject
+            in_phrase = count is not None or colour is not None or size != 1.0
+            if current is not None and phrases[current].motion is None and not in_phrase:
                 phrases[current].motion = found[0]
             else:
                 verb_pending = found[0]
