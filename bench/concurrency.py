@@ -20,6 +20,16 @@ decodes corrupt each other, which the engine's lock prevents). It prints
 
 A ratio near 1.0 (or below) means the device is already busy with one loop: the lock costs
 no throughput and halves the first job's latency and the activation memory.
+
+Measured 2026-12-01 on the shared 2-core CPU box (load ~11), tiny Wan, 128x64x17, 6 steps,
+median of 5 (no GPU was lent for this task, so the device figure is still to be taken):
+
+- ``--threads 1`` (each loop single-threaded: the fair one-device case): concurrent / lock
+  throughput 0.90x, first job's latency 2.20x: the lock wins.
+- ``--threads 2``: 14.4x *for* concurrency, because the locked runs were pathologically slow
+  (12.9 s for one tiny job that takes 0.7 s alone in a fresh thread); OpenMP thread teams
+  handed between Python threads on an oversubscribed 2-core machine, not the device. Not a
+  basis for a decision; the correctness argument (the Wan VAE is not reentrant) stands.
 """
 
 from __future__ import annotations

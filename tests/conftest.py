@@ -34,16 +34,18 @@ ALL_BACKENDS = ("sqlite", "postgres")
 TESTS = Path(__file__).parent
 IN_PROCESS_TIER = TESTS / "api"
 
-# Each test's tier (a marker; pyproject.toml describes them), by folder or file under tests/.
-# What is not listed runs against a real server process: the ``server`` tier.
+# Each test's tier (a marker; pyproject.toml describes them), by folder or file under tests/:
+# the most specific place listed wins; what is not listed runs against a real server process
+# (the ``server`` tier).
 TIERS: dict[str, tuple[str, ...]] = {
     "unit": (
         "unit", "engine/test_options.py", "engine/test_plan.py",
         "observability/test_telemetry.py", "observability/test_worker_files.py",
         "surface/test_limits.py",
     ),
-    "engine": ("engine/test_backend.py",),
+    "engine": ("engine",),
     "api": ("api",),
+    "server": ("engine/test_server.py",),
     "system": ("chaos", "scaleout", "integration/test_durability.py"),
     "gpu": ("gpu",),
 }
@@ -51,10 +53,13 @@ TIERS: dict[str, tuple[str, ...]] = {
 
 def tier_of(path: Path) -> str:
     where = path.relative_to(TESTS)
-    for tier, places in TIERS.items():
-        if any(where.is_relative_to(place) for place in places):
-            return tier
-    return "server"
+    matches = [
+        (len(Path(place).parts), tier)
+        for tier, places in TIERS.items()
+        for place in places
+        if where.is_relative_to(place)
+    ]
+    return max(matches)[1] if matches else "server"
 
 
 def _enabled_backends() -> tuple[str, ...]:

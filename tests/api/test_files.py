@@ -109,6 +109,8 @@ def test_unknown_file_ids_are_404(api: httpx.Client) -> None:
     assert api.get("/files", params={"limit": "0"}).status_code == 400
     assert api.get("/files", params={"after": "file-" + "b" * 24}).status_code == 400
     assert api.get("/files", params={"purpose": "videos"}).status_code == 400
+    unknown = api.get("/files", params={"": "false", "foo": "1"})  # as for /videos
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_parameter"
 
 
 def test_input_reference_file_errors(client: OpenAI, api: httpx.Client) -> None:

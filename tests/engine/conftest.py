@@ -89,9 +89,19 @@ weights = "{weights}/hunyuan15"
 steps = 3
 guidance = 1.0
 {tiny}
+[models.tiny-hunyuan15-i2v]  # the T2V checkpoint plus the I2V one, as operators pair them
+backend = "diffusers"
+pipeline = "HunyuanVideo15Pipeline"
+weights = "{weights}/hunyuan15"
+image_pipeline = "HunyuanVideo15ImageToVideoPipeline"
+image_weights = "{weights}/hunyuan15-i2v"
+steps = 3
+guidance = 1.0
+{tiny}
 """
 
-KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.2-ti2v", "wan2.2-a14b", "ltx2", "hunyuan15")
+KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.2-ti2v", "wan2.2-a14b", "ltx2", "hunyuan15",
+         "hunyuan15-i2v")
 
 
 def families_toml(weights: Path, extra: str = "") -> str:

@@ -29,7 +29,7 @@ from vidserve.engine.registry import ModelRegistry
 
 MODELS = [
     "procedural", "tiny-wan", "tiny-wan-i2v", "tiny-wan22-ti2v", "tiny-wan22-a14b",
-    "tiny-ltx", "tiny-ltx2", "tiny-hunyuan15",
+    "tiny-ltx", "tiny-ltx2", "tiny-hunyuan15", "tiny-hunyuan15-i2v",
 ]
 Steps = list[tuple[int, int]]
 

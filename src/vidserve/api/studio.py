@@ -5,8 +5,10 @@ The studio (``vidserve/web/``: plain HTML, JS and CSS, no build step) talks to t
 ``/v1`` API with the key the user typed. What it needs beyond OpenAI's API lives under
 ``/vidserve/``:
 
-- ``GET /vidserve/server`` (no key): ``{"dev_mode": bool}``. In dev mode (no key configured
-  anywhere, loopback only) every key works, so the studio skips its key page.
+- ``GET /vidserve/server`` (no key): ``{"dev_mode": bool, "status", "checks"}``. In dev mode
+  (no key configured anywhere, loopback only) every key works, so the studio skips its key
+  page; ``status`` and ``checks`` are those of ``/readyz``, always with a 200, for the
+  studio's status dot.
 - ``GET /vidserve/models`` (Bearer key): each served model's capabilities: sizes, seconds,
   the lengths an extension may add and the longest an extended video may get, and whether it
   takes an image reference, remixes, edits, extends, shows characters and makes sound. The
@@ -42,6 +44,7 @@ from starlette.staticfiles import StaticFiles
 
 from vidserve import contract, ids
 from vidserve.api.content import content_response
+from vidserve.api.ops.health import readiness
 from vidserve.api.videos.params import parse_variant
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
@@ -161,7 +164,10 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get("/vidserve/server")
     async def server(request: Request) -> dict[str, Any]:
         rt: Runtime = request.app.state.runtime
-        return {"object": "vidserve.server", "dev_mode": await rt.auth.dev_mode()}
+        # readiness as /readyz says it, but always a 200: a server still starting is news for
+        # the studio's status dot, not a failed request in the browser's console
+        return {"object": "vidserve.server", "dev_mode": await rt.auth.dev_mode(),
+                **await readiness(request)}
 
     @router.get("/vidserve/models")
     async def models(request: Request) -> dict[str, Any]:

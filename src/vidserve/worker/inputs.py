@@ -112,18 +112,20 @@ class Inputs:
 
         request, lead_in = self.request, self.lead_in
         if lead_in is None:
-            keep_source = generated is None and request.source_video is not None
-            return request.source_audio if keep_source else generated
+            # only edits carry source_audio: a remix's sound is the model's own
+            return generated if generated is not None else request.source_audio
         if request.source_audio is None and generated is None:
             return None
-        before = lead_in.frames / request.fps
-        source = fit(conform(request.source_audio), before) if request.source_audio else None
-        seconds = request.num_frames / request.fps
+        before, seconds = lead_in.frames / request.fps, request.num_frames / request.fps
+        if request.source_audio is None:
+            source = silence(before)
+        else:
+            source = fit(conform(request.source_audio), before)
         if generated is not None:
             segment = fit(conform(generated), seconds)
         else:
-            segment = loop(source, seconds) if source is not None else silence(seconds)
-        return join(source if source is not None else silence(before), segment)
+            segment = loop(source, seconds)
+        return join(source, segment)
 
 
 @dataclass(frozen=True, slots=True)

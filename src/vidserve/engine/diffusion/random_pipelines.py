@@ -36,7 +36,7 @@ def _mod(name: str) -> Any:
 TINY_TEXT_DIM = 32
 TINY_MAX_SEQ = 16
 KINDS = ("wan-t2v", "wan-i2v", "wan2.2-ti2v", "wan2.2-a14b", "ltx", "ltx2", "hunyuan15",
-         "wan2.1-1.3b")
+         "hunyuan15-i2v", "wan2.1-1.3b")
 
 _CORPUS = [
     "a cat playing piano in a sunny room",
@@ -396,6 +396,31 @@ def tiny_hunyuan15(seed: int = 0) -> Any:
     )
 
 
+def tiny_hunyuan15_i2v(seed: int = 0) -> Any:
+    """A tiny HunyuanVideo 1.5 image-to-video pipeline: the text-to-video components, an
+    ``i2v`` transformer and a small SigLIP image encoder. It picks its resolution from the
+    image's aspect and ``target_size`` (32 here); the engine fits the frames to its grid."""
+    d = _mod("diffusers")
+    tf = _mod("transformers")
+    components = dict(tiny_hunyuan15(seed).components)
+    torch.manual_seed(seed + 1)
+    components["transformer"] = d.HunyuanVideo15Transformer3DModel(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8,
+        num_layers=1, num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1,
+        text_embed_dim=16, text_embed_2_dim=32, image_embed_dim=12, rope_axes_dim=(2, 2, 4),
+        target_size=32, task_type="i2v",
+    ).eval()
+    image_encoder = tf.SiglipVisionModel(tf.SiglipVisionConfig(
+        hidden_size=12, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        image_size=16, patch_size=8,
+    )).eval()
+    processor = getattr(tf, "SiglipImageProcessorPil", None) or tf.SiglipImageProcessor
+    return d.HunyuanVideo15ImageToVideoPipeline(
+        **components, image_encoder=image_encoder,
+        feature_extractor=processor(size={"height": 16, "width": 16}),
+    )
+
+
 # --------------------------------------------------------------------------- real shapes
 
 
@@ -457,7 +482,8 @@ def build(kind: str, seed: int = 0) -> Any:
     builders = {
         "wan-t2v": tiny_wan_t2v, "wan-i2v": tiny_wan_i2v, "wan2.2-ti2v": tiny_wan22_ti2v,
         "wan2.2-a14b": tiny_wan22_a14b, "ltx": tiny_ltx, "ltx2": tiny_ltx2,
-        "hunyuan15": tiny_hunyuan15, "wan2.1-1.3b": wan21_1_3b,
+        "hunyuan15": tiny_hunyuan15, "hunyuan15-i2v": tiny_hunyuan15_i2v,
+        "wan2.1-1.3b": wan21_1_3b,
     }
     if kind in builders:
         return builders[kind](seed)

@@ -12,19 +12,11 @@ import numpy as np
 from PIL import Image
 
 from vidserve import contract
-from vidserve.domain import (
-    Audio,
-    Capabilities,
-    Clip,
-    GenerationRequest,
-    StepCallback,
-    StopCheck,
-)
+from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
-from vidserve.engine.procedural.look import analyse_prompt
 from vidserve.engine.procedural.scene import CAPTIONS, Scene
-from vidserve.engine.procedural.sound import layered, sound_events, soundtrack
+from vidserve.engine.procedural.sound import sound_for
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
@@ -128,23 +120,7 @@ class ProceduralBackend:
         def make(request: GenerationRequest) -> _Frames:
             return kind(request, self.caption)
 
-        return Clip(self._steps(request, make, on_step, should_stop), self._sound(request))
-
-    @staticmethod
-    def _sound(request: GenerationRequest) -> Audio | None:
-        """A new clip's soundtrack; for an edit, the source's sound with the prompt's sound
-        events mixed in (None, the source's kept as it is, where the prompt names none)."""
-        look = analyse_prompt(request.prompt)
-        seconds = request.num_frames / request.fps
-        if request.source_video is None:
-            return soundtrack(
-                request.prompt, request.seed, seconds, look,
-                fade_in=request.continue_from is None,
-            )
-        if not sound_events(request.prompt, look):
-            return None
-        events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
-        return events if request.source_audio is None else layered(request.source_audio, events)
+        return Clip(self._steps(request, make, on_step, should_stop), sound_for(request))
 
     def _steps(
         self,
