@@ -181,7 +181,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         rt, project = await caller(request)
         kind = parse_variant(variant)
-        await rt.service.content(project, video_id, kind)  # 404s exactly like /content
+        await rt.video_service.content(project, video_id, kind)  # 404s exactly like /content
         token, expires = signer.mint(project, video_id, kind, rt.clock())
         return {"url": f"/vidserve/content/{token}", "expires_at": expires}
 
@@ -196,9 +196,9 @@ def build_router(settings: Settings) -> APIRouter:
                 code="invalid_content_url",
             )
         project, video_id, variant, expires = claims
-        content = await rt.service.content(project, video_id, parse_variant(variant))
+        content = await rt.video_service.content(project, video_id, parse_variant(variant))
         # no cache may keep the bytes longer than the URL itself is good for
         left = max(0, expires - int(rt.clock()))
-        return content_response(request, rt.blobs, content, max_age=left)
+        return content_response(request, rt.blob_store, content, max_age=left)
 
     return router

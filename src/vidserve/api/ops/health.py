@@ -95,7 +95,7 @@ async def readiness(request: Request) -> dict[str, Any]:
 
     checks = {
         "database": await _check("database", stats.ping),
-        "storage": await _check("storage", rt.blobs.check),
+        "storage": await _check("storage", rt.blob_store.check),
         "worker": await _check("worker", worker),
     }
     ready = all(check["ok"] for check in checks.values())
