@@ -211,9 +211,10 @@ cpu_threads = {args.threads}
                        generator=torch.Generator("cpu").manual_seed(args.seed),
                        output_type="pt", max_sequence_length=16).frames
         video = out[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        # a plain H.264 file, as diffusers' own export writes: vidserve's has a silent AAC track
         encode_video((video[i] for i in range(frames_out)), path, width=out_w, height=out_h,
                      fps=24, expected_frames=frames_out, preset=defaults.x264_preset,
-                     crf=defaults.x264_crf)
+                     crf=defaults.x264_crf, audio_track=False)
         return time.perf_counter() - started
 
     # -- vidserve's engine in this process (no HTTP, no queue) --------------------------------
@@ -225,10 +226,10 @@ cpu_threads = {args.threads}
 
     def engine(path: Path) -> float:
         started = time.perf_counter()
-        frames = backend.generate(request, lambda d, t: None, lambda: False).frames
-        encode_video(frames, path, width=out_w, height=out_h, fps=24,
+        clip = backend.generate(request, lambda d, t: None, lambda: False)
+        encode_video(clip.frames, path, width=out_w, height=out_h, fps=24,
                      expected_frames=frames_out, preset=defaults.x264_preset,
-                     crf=defaults.x264_crf)
+                     crf=defaults.x264_crf, audio=clip.audio)  # as the worker: a silent track
         return time.perf_counter() - started
 
     server = Server(root, models)

@@ -1,8 +1,9 @@
 """Benchmark: procedural render + H.264 encode vs encode alone of the same frames.
 
-Renders a 12 s 1280x720 clip (288 frames at 24 fps) with :class:`ProceduralBackend` and streams
-it through :func:`encode_video` (render+encode), and separately encodes the same 288 frames,
-rendered beforehand and held in memory, with the same encoder settings (encode-only baseline).
+Renders a 12 s 1280x720 clip (288 frames at 24 fps, and its soundtrack) with
+:class:`ProceduralBackend` and streams it through :func:`encode_video` (render+encode, the
+soundtrack muxed as AAC), and separately encodes the same 288 frames and soundtrack, made
+beforehand and held in memory, with the same encoder settings (encode-only baseline).
 Both run in this process, alternating, a few repetitions each; the medians are compared.
 
     python bench/render_encode.py [--reps 5] [--prompt "..."] [--preset veryfast] [--crf 23]
@@ -18,16 +19,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from vidserve.domain import GenerationRequest
+from vidserve.domain import Clip, GenerationRequest
 from vidserve.engine.procedural import ProceduralBackend
 from vidserve.media.encode import encode_video
-
-if TYPE_CHECKING:
-    from vidserve.domain import Frame
 
 DEFAULT_PROMPT = "a red balloon drifting over a calm ocean at sunset, seagulls flying by"
 
@@ -55,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     backend = ProceduralBackend()
     n = request.num_frames
 
-    def frames() -> Iterable[Frame]:
-        return backend.generate(request, lambda done, total: None, lambda: False).frames
+    def generate() -> Clip:
+        return backend.generate(request, lambda done, total: None, lambda: False)
 
-    rendered = list(frames())  # the baseline's input: the very frames the renderer makes
+    made = generate()
+    rendered = list(made.frames)  # the baseline's input: the very frames the renderer makes
+    sound = made.audio
 
     def timed(run: Callable[[], object]) -> tuple[float, float]:
         """(wall seconds, CPU seconds of this process, all threads) of one run."""
@@ -73,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clip.mp4"
 
-        def encode(source: Callable[[], Iterable[Frame]]) -> Callable[[], object]:
+        def encode(source: Callable[[], Clip]) -> Callable[[], object]:
             def run() -> None:
+                made = source()
                 clip = encode_video(
-                    source(),
+                    made.frames,
                     out,
                     width=width,
                     height=height,
@@ -84,17 +84,18 @@ def main(argv: list[str] | None = None) -> int:
                     expected_frames=n,
                     preset=args.preset,
                     crf=args.crf,
+                    audio=made.audio,
                 )
                 assert clip.frames == n
 
             return run
 
         def render() -> None:
-            for _frame in frames():
+            for _frame in generate().frames:
                 pass
 
-        pre_rendered = encode(lambda: iter(rendered))
-        streamed = encode(frames)
+        pre_rendered = encode(lambda: Clip(iter(rendered), sound))
+        streamed = encode(generate)
         pre_rendered()  # warm-up
         for _ in range(args.reps):  # interleaved, so that load changes hit all three alike
             encode_only.append(timed(pre_rendered))

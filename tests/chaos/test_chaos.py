@@ -4,8 +4,9 @@ Two API replicas (``serve --no-worker``) and three workers (``vidserve worker``)
 PostgreSQL cluster (this module's own, so restarting it disturbs nothing else) and an S3
 bucket reached through a TCP proxy that can cut it off. A load thread keeps jobs coming
 (with Idempotency-Key, retrying through the other replica on errors) and deletes some while
-queued and some while running. The procedural engine is slowed by
-``VIDSERVE_PROCEDURAL_STEP_DELAY`` so that faults catch jobs mid-run. The faults, in order:
+queued and some while running. The procedural engine is slowed down (each step held back by
+the test backend of ``tests.backends.slow_models``) so that faults catch jobs mid-run. The
+faults, in order:
 
 1. kill -9 the worker holding a running job, again and again (``VIDSERVE_CHAOS_KILLS``,
    default 20), restarting it at once, as a supervisor would;
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backends import slow_models
 from tests.chaos.conftest import REPORT
 from tests.scaleout.cluster import AUTH, Cluster, Proc
 from tests.scaleout.infra import Postgres, S3Server, TcpProxy, postgres_bin
@@ -44,8 +46,10 @@ from tests.scaleout.infra import Postgres, S3Server, TcpProxy, postgres_bin
 pytestmark = pytest.mark.skipif(postgres_bin() is None and os.environ.get(
     "VIDSERVE_TEST_REQUIRE_POSTGRES") != "1", reason="PostgreSQL is not installed")
 
-LEASE = 2.0
-REAPER = 0.5
+# Short by default so that the suite fits CI; VIDSERVE_CHAOS_LEASE_SECONDS=30 and
+# VIDSERVE_CHAOS_REAPER_SECONDS=5 run it at the shipped defaults (recovery bound 35 s).
+LEASE = float(os.environ.get("VIDSERVE_CHAOS_LEASE_SECONDS", "2.0"))
+REAPER = float(os.environ.get("VIDSERVE_CHAOS_REAPER_SECONDS", "0.5"))
 KILLS = int(os.environ.get("VIDSERVE_CHAOS_KILLS", "20"))
 CHAOS_ENV = {
     "VIDSERVE_LEASE_SECONDS": str(LEASE),
@@ -53,7 +57,7 @@ CHAOS_ENV = {
     # kills hit the running jobs again and again: give them room (the give-up path after
     # MAX_ATTEMPTS has its own test in tests/integration/test_durability.py)
     "VIDSERVE_MAX_ATTEMPTS": "50",
-    "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.15",
+    **slow_models(0.15),
     "VIDSERVE_STORAGE_RETRY_SECONDS": "2",
     "VIDSERVE_STORAGE_TIMEOUT_SECONDS": "5",
     "VIDSERVE_WAKEUP_POLL_SECONDS": "2",
@@ -259,7 +263,7 @@ def chaos(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def test_kill_workers_mid_job(chaos: Chaos) -> None:
-    deadline = time.monotonic() + 45 + KILLS * 2.5
+    deadline = time.monotonic() + 45 + KILLS * (2.5 + LEASE)
     while len(chaos.kills) < KILLS:
         assert time.monotonic() < deadline, f"only {len(chaos.kills)} kills\n{chaos.cluster.logs()}"
         candidates = [(v, r) for v, r in chaos.running_jobs(min_progress=10)

@@ -56,12 +56,17 @@ def test_status_shows_the_queue_workers_and_readiness(obs_server: ServerProcess)
     assert row.split()[1:3] == ["0", "1"] or row.split()[2] == "1", out  # in progress: 1
     assert "workers busy: 1" in out and video_id in out
     assert f"server {base}: ready" in out and "worker embedded pid" in out
+    assert "HTTP Request" not in result.stderr, result.stderr  # its own output only
 
     as_json = json.loads(_run(["status", "--json", "--no-server"], obs_server.data_dir).stdout)
     assert as_json["server"] is None
     assert {"model": "sora-2", "status": "in_progress"}.items() <= as_json["queue"][0].items()
     assert as_json["workers"][0]["video_id"] == video_id
     wait_for(lambda: _status_of(obs_server, video_id) == "completed", what="the job to finish")
+    # --verbose brings the log lines back
+    verbose = _run(["status", "--base-url", base, "--verbose"], obs_server.data_dir,
+                   VIDSERVE_LOG_FORMAT="text")
+    assert "HTTP Request: GET" in verbose.stderr and "/readyz" in verbose.stderr
 
     unreachable = _run(["status", "--base-url", "http://127.0.0.1:9"], obs_server.data_dir)
     assert unreachable.returncode == 1 and "unreachable" in unreachable.stdout

@@ -15,9 +15,8 @@ Contract (see :class:`vidserve.engine.base.VideoBackend`):
   C-contiguous ``height x width x 3`` uint8 array.
 - Frames are rendered in steps of :data:`FRAMES_PER_STEP` frames
   (``total = ceil(num_frames / FRAMES_PER_STEP)``). Before each step ``should_stop()`` is
-  called and :class:`GenerationCancelled` raised if it returns True; then the backend sleeps
-  ``step_delay`` seconds (if set), renders the step, calls ``on_step(done, total)`` and yields
-  the step's frames.
+  called and :class:`GenerationCancelled` raised if it returns True; then the backend renders
+  the step, calls ``on_step(done, total)`` and yields the step's frames.
 - Output is a pure function of ``(prompt, seed, width, height, seconds, fps,
   reference_image)``: the same inputs give byte-identical frames (stable hashes from
   :mod:`hashlib` seed numpy Generators; Python's ``hash()`` is never used).
@@ -48,13 +47,18 @@ Contract (see :class:`vidserve.engine.base.VideoBackend`):
 - ``characters`` are composited into the scene (after the shapes, before the caption): each
   character's clip loops inside a soft oval, gently swaying, one in the middle or two at
   the thirds.
+- The clip's **sound** (``Clip.audio``, see :mod:`.sound`) is a soundtrack synthesised with
+  numpy from the prompt, as literal as the pictures: an ambient bed in a key and timbre that
+  follow the palette, and sound events for the scene and motion words it knows. It is a pure
+  function of ``(prompt, seed, seconds)``. An edit keeps the source's sound and mixes the
+  prompt's events in (or leaves it as it is where the prompt names none).
 
 Layout of the package: :mod:`.grammar` (the prompt read as a scene), :mod:`.subjects` (the
 silhouettes), :mod:`.landscape` (where things go and drawing a scene), :mod:`.look` (what the
 prompt decides for abstract scenes), :mod:`.structure` (what the seed decides for them),
 :mod:`.scene` (composing a frame) with :mod:`.shapes`, :mod:`.particles`, :mod:`.cast` and
-:mod:`.caption`, :mod:`.edit` (an edit's grade) and :mod:`.backend` (the engine and its one
-per-step loop).
+:mod:`.caption`, :mod:`.edit` (an edit's grade), :mod:`.sound` (the soundtrack) and
+:mod:`.backend` (the engine and its one per-step loop).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ edit of a source clip) and hands them over in steps through one loop."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -13,19 +12,11 @@ import numpy as np
 from PIL import Image
 
 from vidserve import contract
-from vidserve.domain import (
-    Audio,
-    Capabilities,
-    Clip,
-    GenerationRequest,
-    StepCallback,
-    StopCheck,
-)
+from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
 from vidserve.engine.procedural.edit import grade, grade_lut
-from vidserve.engine.procedural.look import analyse_prompt
 from vidserve.engine.procedural.scene import CAPTIONS, Scene
-from vidserve.engine.procedural.sound import layered, sound_events, soundtrack
+from vidserve.engine.procedural.sound import sound_for
 
 if TYPE_CHECKING:
     from vidserve.domain import Frame
@@ -92,18 +83,10 @@ class ProceduralBackend:
 
     name = "procedural"
 
-    def __init__(
-        self,
-        sizes: tuple[str, ...] = DEFAULT_SIZES,
-        step_delay: float = 0.0,
-        caption: str = "label",
-    ) -> None:
-        if step_delay < 0:
-            raise ValueError("step_delay must be >= 0")
+    def __init__(self, sizes: tuple[str, ...] = DEFAULT_SIZES, caption: str = "label") -> None:
         if caption not in CAPTIONS:
             raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.sizes = tuple(sizes)
-        self.step_delay = float(step_delay)
         self.caption = caption
 
     def capabilities(self) -> Capabilities:
@@ -137,23 +120,7 @@ class ProceduralBackend:
         def make(request: GenerationRequest) -> _Frames:
             return kind(request, self.caption)
 
-        return Clip(self._steps(request, make, on_step, should_stop), self._sound(request))
-
-    @staticmethod
-    def _sound(request: GenerationRequest) -> Audio | None:
-        """A new clip's soundtrack; for an edit, the source's sound with the prompt's sound
-        events mixed in (None, the source's kept as it is, where the prompt names none)."""
-        look = analyse_prompt(request.prompt)
-        seconds = request.num_frames / request.fps
-        if request.source_video is None:
-            return soundtrack(
-                request.prompt, request.seed, seconds, look,
-                fade_in=request.continue_from is None,
-            )
-        if not sound_events(request.prompt, look):
-            return None
-        events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
-        return events if request.source_audio is None else layered(request.source_audio, events)
+        return Clip(self._steps(request, make, on_step, should_stop), sound_for(request))
 
     def _steps(
         self,
@@ -162,7 +129,7 @@ class ProceduralBackend:
         on_step: StepCallback,
         should_stop: StopCheck,
     ) -> Generator[Frame, None, None]:
-        """The one per-step loop: check for a stop, wait ``step_delay``, hand over a step.
+        """The one per-step loop: check for a stop, hand over a step.
 
         One step is rendered ahead on a helper thread while the consumer (the encoder) works on
         the current one: Pillow, PyAV and x264 release the GIL, so on a multi-core CPU rendering
@@ -188,8 +155,6 @@ class ProceduralBackend:
             for step in range(total):
                 if should_stop():
                     raise GenerationCancelled(f"stopped before step {step + 1} of {total}")
-                if self.step_delay:
-                    time.sleep(self.step_delay)
                 if source is None:
                     source = make(request)
                 chunk = ahead.result() if ahead is not None else render_step(step)

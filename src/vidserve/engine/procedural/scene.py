@@ -64,7 +64,10 @@ CAPTIONS = ("label", "prompt", "none")
 
 
 class Scene:
-    """Everything precomputed for one request; ``render(i)`` draws frame ``i``."""
+    """Everything precomputed for one request; ``render(i)`` draws frame ``i``.
+
+    ``description`` is the prompt read as a scene (:func:`.grammar.describe`), the same one
+    the soundtrack can follow; ``landscape`` draws it (None: an abstract prompt)."""
 
     def __init__(self, request: GenerationRequest, caption: str = "label") -> None:
         if caption not in CAPTIONS:
@@ -93,6 +96,9 @@ class Scene:
             self.reference = image
             self.world = image
             self.margin_x = self.margin_y = 0
+        elif self.landscape is not None:  # the landscape draws its own world
+            self.world = Image.new("RGB", (1, 1))
+            self.margin_x = self.margin_y = 0
         else:
             self.margin_x = round(self.width * 0.08)
             self.margin_y = round(self.height * 0.08)
@@ -103,7 +109,8 @@ class Scene:
                 self.structure,
             )
         self._zoom_cache: tuple[int, Image.Image] | None = None
-        # over a source clip (extension, edit) the band hides the source's own caption
+        # over a source clip the band is nearly opaque: an edit's source shows its own
+        # caption over the same first seconds
         over_source = request.continue_from is not None or request.source_video is not None
         layer = None if caption == "none" else caption_layer(
             request.prompt, self.width, self.height, band_alpha=225 if over_source else 120,

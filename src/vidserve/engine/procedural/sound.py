@@ -34,9 +34,9 @@ import math
 
 import numpy as np
 
-from vidserve.domain import Audio
+from vidserve.domain import Audio, GenerationRequest
 from vidserve.engine.procedural.common import FloatArray, seeded_rng
-from vidserve.engine.procedural.look import MOTIONS, WORD, Look
+from vidserve.engine.procedural.look import MOTIONS, WORD, Look, analyse_prompt
 
 SAMPLE_RATE = 24_000  # the encoder resamples to 48 kHz; nothing here needs more than 12 kHz
 FADE_IN_SECONDS = 0.01
@@ -102,6 +102,7 @@ def sound_events(prompt: str, look: Look) -> tuple[str, ...]:
 
 class _Synth:
     """One soundtrack's shared state: its time axis, seeded generator and tempo."""
+
     def __init__(self, prompt: str, seed: int, seconds: float, look: Look) -> None:
         self.n = max(1, round(seconds * SAMPLE_RATE))
         self.t: FloatArray = np.arange(self.n, dtype=np.float64) / SAMPLE_RATE
@@ -116,8 +117,8 @@ class _Synth:
 
         The filter runs on a loop of :data:`_NOISE_LOOP` samples (circular, so it repeats
         without a seam) tiled over the clip, the right channel read from another point of
-        it: one short FFT instead of one the length of the clip. ``extra`` (impulses, shaped
-        ``(2, _NOISE_LOOP)`` or shorter) is filtered with the noise."""
+        it: one short FFT instead of one the length of the clip. ``extra`` (impulses, at most
+        :data:`_NOISE_LOOP` samples) is added to the white noise before the filter."""
         size = min(self.n, _NOISE_LOOP)
         white = self.rng.standard_normal(size)
         if extra is not None:
@@ -326,6 +327,22 @@ class _Synth:
         gains = np.stack([np.cos((pan + 1) * np.pi / 4), np.sin((pan + 1) * np.pi / 4)])
         whoosh: FloatArray = 0.3 * band * swell * gains
         return whoosh
+
+
+def sound_for(request: GenerationRequest) -> Audio | None:
+    """A request's sound: a new clip's soundtrack (an extension's without its fade-in); for
+    an edit, the source's sound with the prompt's events mixed in, or None (the source's kept
+    as it is) where the prompt names none."""
+    look = analyse_prompt(request.prompt)
+    seconds = request.num_frames / request.fps
+    if request.source_video is None:
+        return soundtrack(
+            request.prompt, request.seed, seconds, look, fade_in=request.continue_from is None
+        )
+    if not sound_events(request.prompt, look):
+        return None
+    events = soundtrack(request.prompt, request.seed, seconds, look, bed=False)
+    return events if request.source_audio is None else layered(request.source_audio, events)
 
 
 def soundtrack(
