@@ -21,7 +21,7 @@ from vidserve.api.files.params import parse_file_create, parse_file_list_query
 from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
-from vidserve.api.validation import reject_unknown_query
+from vidserve.api.validation import LIMIT_PATTERNS, reject_unknown_query
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
@@ -40,8 +40,13 @@ async def create_file(request: Request) -> FileObject:
 @router.get("/files", response_model=FileList)
 async def list_files(
     request: Request,
-    limit: str | None = Query(None, description="1..10000, default 10000"),
-    order: str | None = Query(None, description="asc or desc (default)"),
+    limit: str | None = Query(
+        None, description="1..10000, default 10000",
+        json_schema_extra={"pattern": LIMIT_PATTERNS[contract.FILE_LIST_LIMIT]},
+    ),
+    order: str | None = Query(
+        None, description="asc or desc (default)", json_schema_extra={"enum": ["asc", "desc"]}
+    ),
     after: str | None = Query(None, description="a file id: the page after it"),
     purpose: str | None = Query(
         None,

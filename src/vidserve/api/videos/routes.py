@@ -12,7 +12,7 @@ from vidserve.api.content import content_response
 from vidserve.api.deps import about_video, authorize, idempotency_key, runtime
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
-from vidserve.api.validation import parse_list_query, reject_unknown_query
+from vidserve.api.validation import LIMIT_PATTERNS, parse_list_query, reject_unknown_query
 from vidserve.api.videos.params import (
     parse_create,
     parse_edit,
@@ -51,7 +51,10 @@ async def create_video(request: Request) -> VideoObject:
 @router.get("/videos", response_model=VideoList)
 async def list_videos(
     request: Request,
-    limit: str | None = Query(None, description="0..100, default 20"),
+    limit: str | None = Query(
+        None, description="0..100, default 20",
+        json_schema_extra={"pattern": LIMIT_PATTERNS[contract.VIDEO_LIST_LIMIT]},
+    ),
     order: str | None = Query(
         None, description="desc (default) or asc", json_schema_extra={"enum": ["asc", "desc"]}
     ),
