@@ -41,6 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.backends import slow_models  # noqa: E402 - after the path set-up above
 from tests.scaleout.infra import (  # noqa: E402 - after the path set-up above
     BUCKET,
     S3_ENV,
@@ -94,7 +95,7 @@ def one_round(args: argparse.Namespace, pg: Postgres, s3: S3Server | None, worke
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")} | {
         "VIDSERVE_DATA_DIR": str(folder / "data"),
         "VIDSERVE_DATABASE_URL": db_url,
-        "VIDSERVE_PROCEDURAL_STEP_DELAY": str(args.step_delay),
+        **slow_models(args.step_delay),
         "VIDSERVE_LOG_LEVEL": "warning",
         "VIDSERVE_POLL_AFTER_MS": "100",
     }

@@ -54,11 +54,16 @@ def new_worker_id(host: str, pid: int) -> str:
     return f"{host}:{pid}:{secrets.token_hex(4)}"
 
 
+def attempt_prefix(video_id: str, attempt: int) -> str:
+    """Everything one attempt of a job uploaded: ``videos/{id}/{attempt}/``."""
+    if not is_video_id(video_id) or attempt < 1:
+        raise ValueError("an attempt's key needs a valid video id and attempt")
+    return f"videos/{video_id}/{attempt}/"
+
+
 def asset_key(video_id: str, attempt: int, asset: AssetName) -> str:
     """Storage key of one asset of one attempt: ``videos/{id}/{attempt}/{file}``."""
-    if not is_video_id(video_id) or attempt < 1:
-        raise ValueError("asset_key needs a valid video id and attempt")
-    return f"videos/{video_id}/{attempt}/{ASSET_FILES[asset]}"
+    return attempt_prefix(video_id, attempt) + ASSET_FILES[asset]
 
 
 def video_prefix(video_id: str) -> str:

@@ -32,21 +32,28 @@ def load_registry(settings: Settings) -> ModelRegistry:
 
 @dataclass
 class Runtime:
+    """Everything a process serves with: stores (rows and blobs) and the services over them.
+
+    Names say which is which: ``*_store`` persists, ``*_service`` holds the use cases the API
+    calls; the queue, registry, authenticator and limiter are their own kinds."""
+
     settings: Settings
     db: Database
-    blobs: BlobStore
+    clock: Callable[[], float]
     registry: ModelRegistry
-    videos: VideoStore
     queue: JobQueue
-    keys: KeyStore
-    service: VideoService
+    blob_store: BlobStore
+    video_store: VideoStore
+    key_store: KeyStore
+    file_store: FileStore
+    character_store: CharacterStore
+    webhook_store: WebhookStore
+    video_service: VideoService
+    edit_service: EditService
+    file_service: FileService
+    character_service: CharacterService
     auth: Authenticator
     limiter: RateLimiter
-    webhooks: WebhookStore
-    clock: Callable[[], float]
-    files: FileService
-    characters: CharacterService
-    edits: EditService
 
     @classmethod
     def open(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
@@ -55,31 +62,38 @@ class Runtime:
             settings.database_url,
             idle_in_transaction_timeout=max(settings.lease_seconds, 5.0),
         )
-        blobs = ObjectBlobStore.from_settings(settings)
+        blob_store = ObjectBlobStore.from_settings(settings)
         registry = load_registry(settings)
-        videos = VideoStore(db)
-        keys = KeyStore(db)
-        files = FileService(settings, FileStore(db), blobs, clock)
-        characters = CharacterService(settings, CharacterStore(db), blobs, clock)
-        service = VideoService(
-            settings, videos, blobs, registry, clock, files=files, characters=characters
+        video_store = VideoStore(db)
+        key_store = KeyStore(db)
+        file_store = FileStore(db)
+        character_store = CharacterStore(db)
+        file_service = FileService(settings, file_store, blob_store, clock)
+        character_service = CharacterService(settings, character_store, blob_store, clock)
+        video_service = VideoService(
+            settings, video_store, blob_store, registry, clock,
+            files=file_service, characters=character_service,
         )
         return cls(
             settings=settings,
             db=db,
-            blobs=blobs,
-            registry=registry,
-            videos=videos,
-            queue=JobQueue(db),
-            keys=keys,
-            service=service,
-            auth=Authenticator(settings, keys, clock),
-            limiter=RateLimiter(settings.rate_limit_requests_per_minute),
-            webhooks=WebhookStore(db),
             clock=clock,
-            files=files,
-            characters=characters,
-            edits=EditService(service),
+            registry=registry,
+            queue=JobQueue(db),
+            blob_store=blob_store,
+            video_store=video_store,
+            key_store=key_store,
+            file_store=file_store,
+            character_store=character_store,
+            webhook_store=WebhookStore(db),
+            video_service=video_service,
+            edit_service=EditService(
+                settings, video_service, video_store, blob_store, registry, clock
+            ),
+            file_service=file_service,
+            character_service=character_service,
+            auth=Authenticator(settings, key_store, clock),
+            limiter=RateLimiter(settings.rate_limit_requests_per_minute),
         )
 
     async def authorize(self, authorization: str | None) -> str:

@@ -96,8 +96,6 @@ class Settings(BaseSettings):
     """Largest upload ``POST /v1/files`` accepts (the request limit applies too)."""
 
     # engines and media
-    procedural_step_delay: float = Field(default=0.0, ge=0)
-    """Seconds added to each procedural step: lets tests catch jobs mid-run."""
     procedural_caption: Literal["label", "prompt", "none"] = "label"
     """What the procedural engine writes over the start of a clip: a one-line ``label`` of the
     prompt, the wrapped ``prompt``, or ``none``. It is gone before the clip's last frame."""

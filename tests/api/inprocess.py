@@ -141,7 +141,7 @@ class InProcessServer:
         with tempfile.TemporaryDirectory(prefix="vidserve-inprocess-") as tmp:
             path = Path(tmp) / "video.mp4"
             clip = await asyncio.to_thread(_short_clip, path, size)
-            blobs, attempt = self.runtime.blobs, claim.attempt
+            blobs, attempt = self.runtime.blob_store, claim.attempt
             await blobs.put_file(ids.asset_key(video_id, attempt, "video"), path)
             await blobs.put_bytes(ids.asset_key(video_id, attempt, "thumbnail"), clip[0])
             await blobs.put_bytes(ids.asset_key(video_id, attempt, "spritesheet"), clip[1])

@@ -639,3 +639,4 @@ def test_body_larger_than_the_server_accepts_is_413(api: httpx.Client) -> None:
     assert_error(response, 413, code="request_too_large")
     declared = api.post("/videos", content=b"{" + b" " * (65 * 1024 * 1024) + b"}", headers=JSON)
     assert_error(declared, 413, code="request_too_large")
+

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from tests.api.inprocess import InProcessServer
 from tests.safety.helpers import png
+from vidserve.api.validation import LIMIT_PATTERNS, parse_list_query
+from vidserve.errors import VidserveError
 
 HUGE = "9" * 5000  # past int()'s 4300-digit limit
 
@@ -199,3 +201,18 @@ def test_any_header_or_query_value_on_any_endpoint_is_a_4xx_or_ignored(
                        headers={"authorization": "Bearer sk-property"})
 
     check()
+
+
+@pytest.mark.parametrize("bounds", list(LIMIT_PATTERNS))
+def test_documented_limit_pattern_is_exactly_what_the_server_takes(
+    bounds: tuple[int, int, int],
+) -> None:
+    """The OpenAPI document's ``limit`` pattern and parse_list_query agree on every value."""
+    pattern = re.compile(LIMIT_PATTERNS[bounds])
+    for text in [str(n) for n in range(0, 10_050)] + ["007", "0" * 300 + "5", "+5", "1_0", ""]:
+        try:
+            parse_list_query(text, None, None, bounds)
+            taken = True
+        except VidserveError:
+            taken = False
+        assert taken == bool(pattern.match(text)), (bounds, text[:20])

@@ -4,8 +4,9 @@ Two API replicas (``serve --no-worker``) and three workers (``vidserve worker``)
 PostgreSQL cluster (this module's own, so restarting it disturbs nothing else) and an S3
 bucket reached through a TCP proxy that can cut it off. A load thread keeps jobs coming
 (with Idempotency-Key, retrying through the other replica on errors) and deletes some while
-queued and some while running. The procedural engine is slowed by
-``VIDSERVE_PROCEDURAL_STEP_DELAY`` so that faults catch jobs mid-run. The faults, in order:
+queued and some while running. The procedural engine is slowed down (each step held back by
+the test backend of ``tests.backends.slow_models``) so that faults catch jobs mid-run. The
+faults, in order:
 
 1. kill -9 the worker holding a running job, again and again (``VIDSERVE_CHAOS_KILLS``,
    default 20), restarting it at once, as a supervisor would;
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backends import slow_models
 from tests.chaos.conftest import REPORT
 from tests.scaleout.cluster import AUTH, Cluster, Proc
 from tests.scaleout.infra import Postgres, S3Server, TcpProxy, postgres_bin
@@ -55,7 +57,7 @@ CHAOS_ENV = {
     # kills hit the running jobs again and again: give them room (the give-up path after
     # MAX_ATTEMPTS has its own test in tests/integration/test_durability.py)
     "VIDSERVE_MAX_ATTEMPTS": "50",
-    "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.15",
+    **slow_models(0.15),
     "VIDSERVE_STORAGE_RETRY_SECONDS": "2",
     "VIDSERVE_STORAGE_TIMEOUT_SECONDS": "5",
     "VIDSERVE_WAKEUP_POLL_SECONDS": "2",

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import slow_models
 from tests.scaleout.infra import Backend
 from tests.servers import ServerProcess
 
@@ -25,7 +26,7 @@ def _wait(predicate, timeout: float = 60.0, interval: float = 0.05):  # type: ig
 
 
 def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
-    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.25"
+    fresh_server.env.update(slow_models(0.25))
     fresh_server.start()
     base = fresh_server.base_url
     ids = []
@@ -67,7 +68,7 @@ def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
 def test_exhausted_attempts_fail_with_worker_lost(tmp_path: Path, backend: Backend) -> None:
     server = ServerProcess(
         tmp_path / "s",
-        env={"VIDSERVE_PROCEDURAL_STEP_DELAY": "0.3", "VIDSERVE_MAX_ATTEMPTS": "1"},
+        env={**slow_models(0.3), "VIDSERVE_MAX_ATTEMPTS": "1"},
         backend=backend,
     )
     try:
@@ -90,7 +91,7 @@ def test_exhausted_attempts_fail_with_worker_lost(tmp_path: Path, backend: Backe
 
 def test_delete_stops_running_job_within_one_step(fresh_server: ServerProcess) -> None:
     step_delay = 0.4
-    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = str(step_delay)
+    fresh_server.env.update(slow_models(step_delay))
     fresh_server.start()
     base = fresh_server.base_url
     vid = httpx.post(
@@ -125,7 +126,7 @@ def test_delete_stops_running_job_within_one_step(fresh_server: ServerProcess) -
 
 
 def test_delete_queued_job_never_runs(fresh_server: ServerProcess) -> None:
-    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.3"
+    fresh_server.env.update(slow_models(0.3))
     fresh_server.start()
     base = fresh_server.base_url
     first = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "first"}).json()["id"]
@@ -142,7 +143,7 @@ def test_delete_queued_job_never_runs(fresh_server: ServerProcess) -> None:
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM"])
 def test_graceful_stop_keeps_queued_jobs(fresh_server: ServerProcess, signal_name: str) -> None:
-    fresh_server.env["VIDSERVE_PROCEDURAL_STEP_DELAY"] = "0.2"
+    fresh_server.env.update(slow_models(0.2))
     fresh_server.start()
     base = fresh_server.base_url
     ids = [

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.backends import slow_models
 from tests.servers import ServerProcess
 
 METRICS_TOKEN = "metrics-secret-0123"
@@ -20,7 +21,7 @@ def obs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     proc = ServerProcess(
         tmp_path_factory.mktemp("observability"),
         env={
-            "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.2",
+            **slow_models(0.2),
             "VIDSERVE_LOG_FORMAT": "json",
             "VIDSERVE_METRICS_TOKEN": METRICS_TOKEN,
         },

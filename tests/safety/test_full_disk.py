@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import slow_models
 from tests.servers import ServerProcess
 from vidserve.errors import StorageFull, storage_full
 
@@ -92,7 +93,7 @@ def test_full_assets_disk_requeues_jobs_and_answers_503(
     server = ServerProcess(
         data,
         env={"TMPDIR": str(tmp), "VIDSERVE_STORAGE_URL": f"file://{assets}",
-             "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.3", "VIDSERVE_MAX_ATTEMPTS": "2"},
+             **slow_models(0.3), "VIDSERVE_MAX_ATTEMPTS": "2"},
     ).start()
     base = server.base_url
     try:

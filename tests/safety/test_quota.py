@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.backends import slow_models
 from tests.scaleout.infra import Backend
 from tests.servers import ServerProcess
 
@@ -25,7 +26,7 @@ def _server(tmp_path: Path, backend: Backend) -> ServerProcess:
         backend=backend,
         env={
             "VIDSERVE_RATE_LIMIT_ACTIVE_JOBS": str(QUOTA),
-            "VIDSERVE_PROCEDURAL_STEP_DELAY": "1.0",  # the admitted jobs stay active throughout
+            **slow_models(1.0),  # the admitted jobs stay active throughout
         },
     ).start()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import openai
 
+from tests.backends import slow_models
 from tests.safety.helpers import Recorded, Recorder
 from tests.servers import ServerProcess
 
@@ -84,7 +85,7 @@ def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
             "VIDSERVE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             "VIDSERVE_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
             "VIDSERVE_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
-            "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.25",
+            **slow_models(0.25),
         }
         server = ServerProcess(data, env=env).start()
         try:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backends import slow_models
 from tests.scaleout.cluster import AUTH, Cluster
 from tests.scaleout.infra import Postgres, S3Server
 
@@ -35,7 +36,7 @@ def cluster(
     c = Cluster(
         tmp_path_factory.mktemp("cluster"), postgres_cluster, s3_server,
         env={"VIDSERVE_WAKEUP_POLL_SECONDS": "30", "VIDSERVE_POLL_INTERVAL_SECONDS": "30",
-             "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.05"},
+             **slow_models(0.05)},
     )
     c.add_api()
     c.add_api({"VIDSERVE_CONTENT_REDIRECT": "true"})
@@ -185,8 +186,7 @@ def test_sigterm_drains_concurrent_jobs(cluster: Cluster) -> None:
     """A worker running three jobs gets SIGTERM: short jobs finish within the grace period;
     long ones are handed back at once and another worker finishes them."""
     grace, step = 5.0, 0.5
-    slow = {"VIDSERVE_PROCEDURAL_STEP_DELAY": str(step),
-            "VIDSERVE_DRAIN_GRACE_SECONDS": str(grace)}
+    slow = {**slow_models(step), "VIDSERVE_DRAIN_GRACE_SECONDS": str(grace)}
     draining = cluster.add_worker("--concurrency", "3", env=slow).start()
     _wait_listening(cluster, draining.name)
     short = _create(cluster, 0, seconds="4")  # 8 steps

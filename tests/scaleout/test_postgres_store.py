@@ -144,6 +144,25 @@ async def test_create_and_requeue_notify_listeners(db: Database) -> None:
         await conn.close()
 
 
+async def test_only_becoming_queued_notifies(db: Database) -> None:
+    """The schema's trigger fires when a row enters the queue, not on other changes."""
+    store, queue = VideoStore(db), JobQueue(db)
+    v = _video()
+    await store.insert(v, created_ns=0)
+    conn = await connect_asyncpg(db.url)
+    heard: list[str] = []
+    await conn.add_listener(JOBS_CHANNEL, lambda *args: heard.append(args[3]))
+    try:
+        claim = await queue.claim("w", None, 10, now=0)
+        assert claim is not None
+        await queue.heartbeat(v.id, claim.attempt, 50, 10, now=1)
+        assert await queue.complete(v.id, claim.attempt, now=2, expires_after=None)
+        await asyncio.sleep(0.2)
+        assert heard == []
+    finally:
+        await conn.close()
+
+
 async def test_rolled_back_insert_does_not_notify(db: Database) -> None:
     conn = await connect_asyncpg(db.url)
     heard: list[str] = []

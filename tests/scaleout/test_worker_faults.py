@@ -39,7 +39,7 @@ async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
 async def _create(rt: Runtime, n: int = 1) -> list[str]:
     made = []
     for i in range(n):
-        video = await rt.service.create(
+        video = await rt.video_service.create(
             "default", CreateVideo(prompt=f"fault {i}", model="sora-2", seconds=4, size="720x1280")
         )
         made.append(video.id)
@@ -65,10 +65,10 @@ async def test_commit_whose_reply_is_lost_keeps_the_files(
 
     monkeypatch.setattr(rt.queue, "complete", complete_then_drop)
     await Worker(rt, reaper=False).run(max_jobs=1)
-    video = await rt.videos.get_any(vid)
+    video = await rt.video_store.get_any(vid)
     assert video is not None and video.status is VideoStatus.COMPLETED
     assert video.assets_attempt == 1
-    assert (await rt.blobs.head(ids.asset_key(vid, 1, "video"))).size > 0
+    assert (await rt.blob_store.head(ids.asset_key(vid, 1, "video"))).size > 0
 
 
 async def test_database_down_at_the_finish_is_retried(
@@ -86,7 +86,7 @@ async def test_database_down_at_the_finish_is_retried(
 
     monkeypatch.setattr(rt.queue, "complete", flaky_complete)
     await Worker(rt, reaper=False).run(max_jobs=1)
-    video = await rt.videos.get_any(vid)
+    video = await rt.video_store.get_any(vid)
     assert video is not None and video.status is VideoStatus.COMPLETED
     assert failures["left"] == 0
 
@@ -95,7 +95,7 @@ async def test_bucket_blip_during_upload_is_waited_out(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (vid,) = await _create(rt)
-    real_put = rt.blobs.put_file
+    real_put = rt.blob_store.put_file
     failures = {"left": 2}
 
     async def flaky_put(key: str, path: Path) -> None:
@@ -104,9 +104,9 @@ async def test_bucket_blip_during_upload_is_waited_out(
             raise BlobUnavailable("connection refused")
         await real_put(key, path)
 
-    monkeypatch.setattr(rt.blobs, "put_file", flaky_put)
+    monkeypatch.setattr(rt.blob_store, "put_file", flaky_put)
     await Worker(rt, reaper=False).run(max_jobs=1)
-    video = await rt.videos.get_any(vid)
+    video = await rt.video_store.get_any(vid)
     assert video is not None and video.status is VideoStatus.COMPLETED and video.attempt == 1
 
 
@@ -118,15 +118,15 @@ async def test_bucket_down_hands_the_job_back_then_fails_it(
     async def down(key: str, path: Path) -> None:
         raise BlobUnavailable("connection refused")
 
-    monkeypatch.setattr(rt.blobs, "put_file", down)
+    monkeypatch.setattr(rt.blob_store, "put_file", down)
     started = time.monotonic()
     await Worker(rt, reaper=False).run(max_jobs=1)
     assert time.monotonic() - started < 15  # STORAGE_RETRY_SECONDS bounds the waiting
-    video = await rt.videos.get_any(vid)
+    video = await rt.video_store.get_any(vid)
     assert video is not None and video.status is VideoStatus.QUEUED  # another attempt
     assert video.attempt == 1 and video.lease_owner is None
     await Worker(rt, reaper=False).run(max_jobs=1)  # attempt 2 of MAX_ATTEMPTS=2
-    video = await rt.videos.get_any(vid)
+    video = await rt.video_store.get_any(vid)
     assert video is not None and video.status is VideoStatus.FAILED
     assert video.error_code == "storage_unavailable" and video.attempt == 2
     assert video.error_message and "storage bucket" in video.error_message
@@ -147,6 +147,6 @@ async def test_concurrency_runs_jobs_side_by_side_and_max_jobs_holds(rt: Runtime
     watcher.cancel()
     assert max(seen_running) == 3
     assert worker.jobs_done == 3
-    statuses = [(await rt.videos.get_any(v)).status for v in made]  # type: ignore[union-attr]
+    statuses = [(await rt.video_store.get_any(v)).status for v in made]  # type: ignore[union-attr]
     assert statuses.count(VideoStatus.COMPLETED) == 3
     assert statuses.count(VideoStatus.QUEUED) == 1

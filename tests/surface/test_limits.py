@@ -50,6 +50,11 @@ async def service(tmp_path: Path) -> AsyncIterator[VideoService]:
     await db.close()
 
 
+def _edits(service: VideoService) -> EditService:
+    return EditService(service.settings, service, service.store, service.blobs,
+                       service.registry, service.clock)
+
+
 async def _completed(service: VideoService, seconds: int, extensions: int) -> Video:
     video = Video(
         id=ids.new_video_id(), project="p", model="sora-2", status=VideoStatus.COMPLETED,
@@ -65,7 +70,7 @@ async def _completed(service: VideoService, seconds: int, extensions: int) -> Vi
 
 
 async def test_extension_limits(service: VideoService) -> None:
-    edits = EditService(service)
+    edits = _edits(service)
     five = await _completed(service, 100, 5)
     made = await edits.extend("p", ExtendVideo("more", 20, VideoRef(five.id)))
     assert (made.seconds, made.extensions, made.segment_seconds) == (120, 6, 20)
@@ -91,7 +96,7 @@ async def test_extension_limits(service: VideoService) -> None:
 
 
 async def test_models_that_cannot_edit_extend_or_take_characters(service: VideoService) -> None:
-    edits = EditService(service)
+    edits = _edits(service)
     source = await _completed(service, 4, 0)
     clip = VideoUpload(b"not even looked at")
     with pytest.raises(InvalidRequest) as caught:

@@ -19,7 +19,7 @@ from vidserve.engine.procedural.sound import sound_events, soundtrack
 from vidserve.media.audio import SAMPLE_RATE, conform, fit, join, loop, read_audio, silence
 from vidserve.media.encode import encode_video
 from vidserve.settings import Settings
-from vidserve.worker.sources import LeadIn, chain_audio
+from vidserve.worker.inputs import Inputs, LeadIn
 
 W, H, FPS = 64, 48, 24
 AAC_FRAME = 1024
@@ -229,7 +229,7 @@ def test_remix_makes_new_sound_and_edit_keeps_the_source_sound(tmp_path: Path) -
     remix = ProceduralBackend().generate(remix_req, lambda d, t: None, lambda: False).audio
     assert remix is not None
     assert abs(corr(conform(remix), source)) < 0.3
-    assert chain_audio(None, remix_req, remix) is remix
+    assert Inputs(remix_req).audio(remix) is remix
 
     # an edit whose prompt names no sound: the engine adds none, the file keeps the source's
     edit_req = replace(source_req, prompt="golden grade", source_video=source_mp4,
@@ -237,13 +237,13 @@ def test_remix_makes_new_sound_and_edit_keeps_the_source_sound(tmp_path: Path) -
     clip = ProceduralBackend().generate(edit_req, lambda d, t: None, lambda: False)
     list(clip.frames)
     assert clip.audio is None
-    assert chain_audio(None, edit_req, clip.audio) is source
+    assert Inputs(edit_req).audio(clip.audio) is source
     # an edit that names sounds: the source's, with rain under it
     rainy = replace(edit_req, prompt="golden grade with rain")
     clip = ProceduralBackend().generate(rainy, lambda d, t: None, lambda: False)
     list(clip.frames)
     assert clip.audio is not None
-    mixed = chain_audio(None, rainy, clip.audio)
+    mixed = Inputs(rainy).audio(clip.audio)
     assert mixed is not None and corr(mixed, source) > 0.5
     assert not np.allclose(mixed.samples[:, :n], source.samples[:, :n], atol=0.01)
 
@@ -253,7 +253,7 @@ def test_extension_continues_the_source_sound_across_the_seam(tmp_path: Path) ->
     source_mp4 = make(source_req, tmp_path / "src.mp4")
     source = read_audio(source_mp4)
     assert source is not None
-    lead_in = LeadIn(tmp_path / "src.mp4", 4 * FPS)
+    lead_in = LeadIn(tmp_path / "src.mp4", 4 * FPS, W, H, FPS)
     last = np.zeros((H, W, 3), np.uint8)
     segment_req = request("a calm blue night sky", seconds=8, source_audio=source,
                           continue_from=last, reference_image=last)
@@ -264,7 +264,7 @@ def test_extension_continues_the_source_sound_across_the_seam(tmp_path: Path) ->
     at_cut, around_cut = seam_jump(cut, 4 * 48000)
     assert at_cut > 2 * around_cut, (at_cut, around_cut)
     for new in (segment, None):  # the model's new sound, or none (the source's continued)
-        joined = chain_audio(lead_in, segment_req, new)
+        joined = Inputs(segment_req, lead_in).audio(new)
         assert joined is not None and joined.samples.shape == (2, 12 * 48000)
         # the first 4 s are the source's sound
         assert np.allclose(joined.samples[:, :190000], source.samples[:, :190000], atol=1e-6)

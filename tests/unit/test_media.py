@@ -27,6 +27,7 @@ from vidserve.media.encode import (
 )
 from vidserve.media.errors import MediaError
 from vidserve.media.images import decode_image, fit_image, parse_data_url
+from vidserve.media.probe import iter_frames, last_of
 
 W, H, FPS = 160, 96, 10
 
@@ -485,3 +486,41 @@ def test_spritesheet_of_extreme_aspect_ratios_is_bounded(
     assert max(tile_w, tile_h) >= min(SPRITE_TILE_WIDTH, SPRITE_TILE_MAX_HEIGHT)  # not a speck
     aspect = width / height
     assert abs(tile_w / tile_h - aspect) / aspect < 0.5 or min(tile_w, tile_h) <= 4
+
+
+def _keyframed_clip(path: Path, count: int, fps: int, gop: int) -> Path:
+    """An H.264 MP4 of ``count`` distinct frames with a keyframe every ``gop`` frames."""
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"g": str(gop),
+                                                                   "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for frame in numbered(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fps", "count"),
+    [(24, 60), (24, 37), (24, 1), (30, 40), (12, 20), (24, 90)],
+    ids=["whole", "mid-gop", "first", "faster", "slower", "past-the-end"],
+)
+def test_last_of_is_the_last_frame_iter_frames_yields(
+    tmp_path: Path, fps: int, count: int
+) -> None:
+    """The seam of an extension, read from the keyframe before it, is exactly the frame the
+    encoder gets last from the full decode (same fps, resampled, and past the clip's end)."""
+    clip = _keyframed_clip(tmp_path / "clip.mp4", 60, 24, gop=8)
+    expected = list(iter_frames(clip, width=W // 2, height=H // 2, fps=fps, count=count))[-1]
+    seam = last_of(clip, width=W // 2, height=H // 2, fps=fps, count=count)
+    assert seam.shape == expected.shape
+    assert np.array_equal(seam, expected)
+
+
+def test_last_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "not.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    with pytest.raises(MediaError):
+        last_of(path, width=W, height=H, fps=24, count=4)

@@ -325,15 +325,6 @@ def test_cancelled_before_the_first_step() -> None:
     assert steps == []
 
 
-def test_step_delay_slows_each_step() -> None:
-    req = request(seconds=2, fps=12, width=64, height=48)  # 2 steps
-    start = time.perf_counter()
-    render(req, ProceduralBackend(step_delay=0.15))
-    assert time.perf_counter() - start >= 0.3
-    with pytest.raises(ValueError):
-        ProceduralBackend(step_delay=-1)
-
-
 def render_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("procedural-render")]
 

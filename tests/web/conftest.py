@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.backends import slow_models
 from tests.servers import ServerProcess
 
 API_KEY = "sk-studio-test-0123456789"
@@ -38,7 +39,7 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         env={
             "VIDSERVE_API_KEYS": f"{API_KEY}=studio",
             # 8 steps of 0.25 s for a 4 s clip: slow enough to watch the progress move
-            "VIDSERVE_PROCEDURAL_STEP_DELAY": "0.25",
+            **slow_models(0.25),
             "VIDSERVE_LOG_FORMAT": "json",
         },
     ).start()

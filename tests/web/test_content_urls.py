@@ -121,6 +121,11 @@ def test_server_mode_needs_no_key(completed: tuple[httpx.Client, str]) -> None:
     http, _ = completed
     # this server has a key configured: not dev mode, and the answer needs no key
     base = str(http.base_url).rstrip("/")
-    assert httpx.get(f"{base}/vidserve/server").json() == {
-        "object": "vidserve.server", "dev_mode": False,
-    }
+    resp = httpx.get(f"{base}/vidserve/server")
+    body = resp.json()
+    assert resp.status_code == 200 and body["object"] == "vidserve.server"
+    assert body["dev_mode"] is False
+    # readiness as /readyz says it, always with a 200 (the studio's status dot)
+    readyz = httpx.get(f"{base}/readyz")
+    assert body["status"] == readyz.json()["status"] == "ready"
+    assert set(body["checks"]) == set(readyz.json()["checks"]) == {"database", "storage", "worker"}

@@ -65,9 +65,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             )
         )
         background = [
-            WebhookDispatcher(settings, rt.webhooks, rt.clock).run(stop),
+            WebhookDispatcher(settings, rt.webhook_store, rt.clock).run(stop),
             RetentionCollector(
-                settings, rt.videos, rt.blobs, rt.webhooks, rt.clock, files=rt.files.store
+                settings, rt.video_store, rt.blob_store, rt.webhook_store, rt.clock,
+                files=rt.file_store,
             ).run(stop),
         ]
         tasks = [asyncio.create_task(job) for job in background]

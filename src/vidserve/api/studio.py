@@ -5,8 +5,10 @@ The studio (``vidserve/web/``: plain HTML, JS and CSS, no build step) talks to t
 ``/v1`` API with the key the user typed. What it needs beyond OpenAI's API lives under
 ``/vidserve/``:
 
-- ``GET /vidserve/server`` (no key): ``{"dev_mode": bool}``. In dev mode (no key configured
-  anywhere, loopback only) every key works, so the studio skips its key page.
+- ``GET /vidserve/server`` (no key): ``{"dev_mode": bool, "status", "checks"}``. In dev mode
+  (no key configured anywhere, loopback only) every key works, so the studio skips its key
+  page; ``status`` and ``checks`` are those of ``/readyz``, always with a 200, for the
+  studio's status dot.
 - ``GET /vidserve/models`` (Bearer key): each served model's capabilities: sizes, seconds,
   the lengths an extension may add and the longest an extended video may get, and whether it
   takes an image reference, remixes, edits, extends, shows characters and makes sound. The
@@ -42,6 +44,7 @@ from starlette.staticfiles import StaticFiles
 
 from vidserve import contract, ids
 from vidserve.api.content import content_response
+from vidserve.api.ops.health import readiness
 from vidserve.api.videos.params import parse_variant
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
@@ -161,7 +164,10 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get("/vidserve/server")
     async def server(request: Request) -> dict[str, Any]:
         rt: Runtime = request.app.state.runtime
-        return {"object": "vidserve.server", "dev_mode": await rt.auth.dev_mode()}
+        # readiness as /readyz says it, but always a 200: a server still starting is news for
+        # the studio's status dot, not a failed request in the browser's console
+        return {"object": "vidserve.server", "dev_mode": await rt.auth.dev_mode(),
+                **await readiness(request)}
 
     @router.get("/vidserve/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -175,7 +181,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         rt, project = await caller(request)
         kind = parse_variant(variant)
-        await rt.service.content(project, video_id, kind)  # 404s exactly like /content
+        await rt.video_service.content(project, video_id, kind)  # 404s exactly like /content
         token, expires = signer.mint(project, video_id, kind, rt.clock())
         return {"url": f"/vidserve/content/{token}", "expires_at": expires}
 
@@ -190,9 +196,9 @@ def build_router(settings: Settings) -> APIRouter:
                 code="invalid_content_url",
             )
         project, video_id, variant, expires = claims
-        content = await rt.service.content(project, video_id, parse_variant(variant))
+        content = await rt.video_service.content(project, video_id, parse_variant(variant))
         # no cache may keep the bytes longer than the URL itself is good for
         left = max(0, expires - int(rt.clock()))
-        return content_response(request, rt.blobs, content, max_age=left)
+        return content_response(request, rt.blob_store, content, max_age=left)
 
     return router

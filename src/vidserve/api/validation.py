@@ -195,6 +195,14 @@ def reject_unknown_query(items: Iterable[tuple[str, str]], allowed: tuple[str, .
         seen.add(name)
 
 
+# What parse_list_query accepts for ``limit``, as the OpenAPI document states it: plain ASCII
+# digits (leading zeros allowed) whose value lies in the bounds (a test checks every value).
+LIMIT_PATTERNS: dict[tuple[int, int, int], str] = {
+    contract.VIDEO_LIST_LIMIT: r"^0*([0-9]|[1-9][0-9]|100)$",
+    contract.FILE_LIST_LIMIT: r"^0*([1-9][0-9]{0,3}|10000)$",
+}
+
+
 def parse_list_query(
     limit: str | None,
     order: str | None,

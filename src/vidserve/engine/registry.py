@@ -21,6 +21,10 @@ it at start); its jobs fail with ``model_unavailable`` and that reason, and the 
 keep serving. A malformed file raises :class:`~vidserve.errors.ConfigurationError` naming the
 file, the model and the key.
 
+``backend = "package.module:Class"`` serves a backend class of your own (a plugin, imported in
+the worker only): the entry's generic keys below give its capabilities, as for ``procedural``,
+and its other keys reach ``Class.from_spec(spec)`` as ``spec.options``.
+
 Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
 feature off, ``image_reference = false`` or ``remix = false``.
 
@@ -31,6 +35,7 @@ OpenAI's size rules follow the alias: ``sora-2*`` names allow only 720x1280 and 
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,10 +107,10 @@ class ModelRegistry:
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
             backend = entry.get("backend", "procedural")
-            if backend not in BACKENDS:
+            if backend not in BACKENDS and not is_plugin(backend):
                 raise ConfigurationError(
                     f"models file {path}: model {name!r} has unknown backend {backend!r} "
-                    f"(known: {', '.join(BACKENDS)})"
+                    f"(known: {', '.join(BACKENDS)}, or a plugin class as 'module:Class')"
                 )
             models[name] = _spec(path, name, backend, entry)
         if not models:
@@ -213,3 +218,11 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
     if problem is not None:
         log.warning("model %s is unavailable: %s", name, problem)
     return ModelSpec(name, backend, caps, options, problem, opts)
+
+
+_PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def is_plugin(backend: object) -> bool:
+    """``backend`` names a class of the operator's own: ``"package.module:Class"``."""
+    return isinstance(backend, str) and _PLUGIN.match(backend) is not None

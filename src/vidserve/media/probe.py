@@ -18,6 +18,8 @@ Contract:
 - :func:`normalise` = :func:`iter_frames` into :func:`vidserve.media.encode.encode_video`:
   an H.264 MP4 of exactly ``seconds * fps`` frames with the upload's own sound (if it has any)
   as AAC, the only form in which an upload is kept.
+- :func:`last_of` is the last frame :func:`iter_frames` would yield, read from the keyframe
+  before it (the seam of an extension: the clip is decoded once, by the encoder).
 """
 
 from __future__ import annotations
@@ -255,6 +257,45 @@ def iter_frames(
             yield fit_image(current[1], width, height)
     finally:
         decoded.close()
+
+
+def last_of(source: Path, *, width: int, height: int, fps: float, count: int) -> Frame:
+    """The last of the ``count`` frames :func:`iter_frames` yields (the seam of an
+    extension), decoded from the keyframe before it instead of from the start of the clip.
+
+    The frame nearest in time to ``start + (count - 1) / fps`` (the later one on a tie, and
+    the clip's last frame when it is shorter), as :func:`iter_frames` picks it.
+    """
+    with source.open("rb") as fh:
+        kind = sniff_container(fh.read(16))
+    container = None
+    try:
+        container = _open(source, kind)
+        stream = container.streams.video[0]
+        first = next(container.decode(stream), None)
+        if first is None or first.time is None:
+            raise _bad("The video has no frames that could be decoded.")
+        target = float(first.time) + (count - 1) / fps
+        best, best_time = first, float(first.time)
+        if stream.time_base is not None and target > best_time:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                t = float(frame.time)
+                if abs(t - target) <= abs(best_time - target) + 1e-9:
+                    best, best_time = frame, t
+                elif t > target:
+                    break
+        rgb: Frame = best.to_ndarray(format="rgb24")  # type: ignore[assignment]
+    except MediaError:
+        raise
+    except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
+        raise _bad(f"The video could not be decoded: {_reason(exc)}.") from None
+    finally:
+        if container is not None:
+            container.close()
+    return fit_image(rgb, width, height)
 
 
 def normalise(

@@ -10,8 +10,8 @@
   to failed with ``worker_lost``; cancelled ones to failed with ``cancelled``. On PostgreSQL
   one replica at a time: the round takes a transaction-level advisory lock and a replica
   that finds it taken skips the round (no leader to elect, nothing held between rounds).
-- every change that makes a job claimable (``release``, a requeue by ``reap``) NOTIFYs the
-  workers in the same transaction (PostgreSQL; inserts notify from ``store.database``).
+- every change that makes a job claimable (an insert, ``release``, a requeue by ``reap``)
+  wakes the workers through the schema's NOTIFY trigger (PostgreSQL; migration 0005).
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, case, func, select, update
 
-from vidserve import ids
 from vidserve.domain import Claim, VideoStatus
-from vidserve.store.database import Database, notify_jobs
-from vidserve.store.tables import videos, webhook_deliveries, webhook_endpoints, webhook_events
+from vidserve.store.database import Database
+from vidserve.store.tables import videos
 from vidserve.store.videos import row_to_video
+from vidserve.store.webhooks import record_event
 
 QUEUED = VideoStatus.QUEUED.value
 IN_PROGRESS = VideoStatus.IN_PROGRESS.value
@@ -49,33 +48,6 @@ class Reaped:
 
 
 REAPER_LOCK = 0x7669_6473_7265_6170  # "vidsreap"
-
-
-async def emit_event(
-    conn: AsyncConnection, project: str, video_id: str, type_: str, now: float
-) -> str:
-    """Record an event and queue its delivery to each active endpoint of the project.
-
-    Called inside the transaction of the status change it reports (the outbox pattern), so an
-    event exists if and only if the change committed.
-    """
-    event_id = ids.new_event_id()
-    await conn.execute(
-        insert(webhook_events).values(
-            id=event_id, project=project, type=type_, video_id=video_id, created_at=int(now)
-        )
-    )
-    await conn.execute(
-        insert(webhook_deliveries).from_select(
-            ["event_id", "endpoint_id", "attempts", "next_attempt_at"],
-            select(
-                literal(event_id), webhook_endpoints.c.id, literal(0), literal(float(now))
-            ).where(
-                webhook_endpoints.c.project == project, webhook_endpoints.c.disabled_at.is_(None)
-            ),
-        )
-    )
-    return event_id
 
 
 class JobQueue:
@@ -171,7 +143,7 @@ class JobQueue:
             )
             project = result.scalar()
             if project is not None:
-                await emit_event(conn, project, video_id, "video.completed", now)
+                await record_event(conn, project, video_id, "video.completed", now)
         return project is not None
 
     async def fail(
@@ -193,7 +165,7 @@ class JobQueue:
             )
             row = result.first()
             if row is not None and row.deleted_at is None:
-                await emit_event(conn, row.project, video_id, "video.failed", now)
+                await record_event(conn, row.project, video_id, "video.failed", now)
         return row is not None
 
     async def release(self, video_id: str, attempt: int) -> bool:
@@ -206,12 +178,9 @@ class JobQueue:
                     videos.c.cancel_requested.is_(False),
                 )
                 .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
-                .returning(videos.c.model)
+                .returning(videos.c.id)
             )
-            model = result.scalar()
-            if model is not None:
-                await notify_jobs(conn, model)
-        return model is not None
+        return result.scalar() is not None
 
     async def reap(self, now: float, max_attempts: int) -> Reaped:
         expired = and_(videos.c.status == IN_PROGRESS, videos.c.lease_expires_at < now)
@@ -232,7 +201,7 @@ class JobQueue:
                 ).scalar()
                 if not mine:
                     return Reaped(requeued=[], failed=[], skipped=True)
-            requeued_rows = (
+            requeued = (
                 await conn.execute(
                     update(videos)
                     .where(
@@ -242,12 +211,9 @@ class JobQueue:
                         )
                     )
                     .values(status=QUEUED, progress=0, lease_owner=None, lease_expires_at=None)
-                    .returning(videos.c.id, videos.c.model)
+                    .returning(videos.c.id)
                 )
-            ).all()
-            requeued = [row[0] for row in requeued_rows]
-            for model in sorted({row[1] for row in requeued_rows}):
-                await notify_jobs(conn, model)
+            ).scalars().all()
             cancelled = (
                 await conn.execute(
                     update(videos)
@@ -282,14 +248,5 @@ class JobQueue:
                 )
             ).all()
             for video_id, project in lost:
-                await emit_event(conn, project, video_id, "video.failed", now)
+                await record_event(conn, project, video_id, "video.failed", now)
         return Reaped(requeued=list(requeued), failed=list(cancelled) + [r[0] for r in lost])
-
-    async def depth(self) -> dict[str, int]:
-        """Jobs per status (not deleted), for status pages and metrics."""
-        rows = await self.db.fetch_all(
-            select(videos.c.status, func.count())
-            .where(videos.c.deleted_at.is_(None))
-            .group_by(videos.c.status)
-        )
-        return {row[0]: int(row[1]) for row in rows}

@@ -16,12 +16,13 @@ that cannot do the operation is a 400 (``Model 'x' cannot edit videos.``) before
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from vidserve import contract, ids, scratch
 from vidserve.domain import JobKind, Video
-from vidserve.engine.registry import ServedModel
+from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest
 from vidserve.service.sources import (
     PARAM,
@@ -33,6 +34,9 @@ from vidserve.service.sources import (
     source_key,
 )
 from vidserve.service.videos import VideoService, shown_id
+from vidserve.settings import Settings
+from vidserve.store.blobs import BlobStore
+from vidserve.store.videos import VideoStore
 
 MAX_SEGMENT_SECONDS = 20
 MAX_EXTENSIONS = 6
@@ -58,8 +62,23 @@ Operation = Literal["edit", "extend"]
 
 
 class EditService:
-    def __init__(self, videos: VideoService) -> None:
+    """Edits and extensions; new jobs go through :class:`VideoService`'s public seam."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        videos: VideoService,
+        video_store: VideoStore,
+        blob_store: BlobStore,
+        registry: ModelRegistry,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
         self.videos = videos
+        self.video_store = video_store
+        self.blob_store = blob_store
+        self.registry = registry
+        self.clock = clock
 
     async def edit(
         self, project: str, cmd: EditVideo, idempotency_key: str | None = None
@@ -84,7 +103,7 @@ class EditService:
     def _model_for_upload(self, model: str | None) -> str:
         if model is not None:
             return model
-        names = self.videos.registry.names()
+        names = self.registry.names()
         return contract.DEFAULT_MODEL if contract.DEFAULT_MODEL in names or not names else names[0]
 
     def _capable(self, served: ServedModel, operation: Operation) -> None:
@@ -112,9 +131,9 @@ class EditService:
         if isinstance(source_input, VideoRef):
             found = None
             if ids.is_video_id(source_input.id):
-                found = await vs.store.get(project, source_input.id)
-            source = check_source(found, source_input.id, vs.clock(), done)
-            served = vs._served(model or source.model)
+                found = await self.video_store.get(project, source_input.id)
+            source = check_source(found, source_input.id, self.clock(), done)
+            served = vs.served_model(model or source.model)
             self._capable(served, operation)
             if source.size not in vs.allowed_sizes(served):
                 raise InvalidRequest(
@@ -126,12 +145,12 @@ class EditService:
             if segment is not None:
                 self._check_extension(source.extensions, source.seconds, segment, source.id)
         else:
-            served = vs._served(self._model_for_upload(model))
+            served = vs.served_model(self._model_for_upload(model))
             self._capable(served, operation)
-        await vs._check_quota(project, idempotency_key)
+        await vs.check_quota(project, idempotency_key)
 
         if source is not None:
-            video = vs._new_video(
+            video = vs.new_video(
                 project, served.name, prompt, source.size, source.seconds, source.seed
             )
             video.source_video_id = source.id
@@ -154,7 +173,7 @@ class EditService:
             "model": served.name,
             "seconds": segment,
         }
-        return await vs._insert(video, idempotency_key, fingerprint)
+        return await vs.enqueue(video, idempotency_key, fingerprint)
 
     def _check_extension(self, done: int, seconds: int, segment: int, video_id: str) -> None:
         if done >= MAX_EXTENSIONS:
@@ -190,15 +209,15 @@ class EditService:
         tmp = scratch.make("source")
         try:
             prepared = await prepare_upload(
-                upload, vs.settings, caps.sizes, caps.fps, tmp / "source.mp4",
+                upload, self.settings, caps.sizes, caps.fps, tmp / "source.mp4",
                 max_seconds=max_seconds,
             )
             if segment is not None:
                 self._check_extension(0, prepared.seconds, segment, "upload")
-            video = vs._new_video(project, served.name, prompt, prepared.size,
+            video = vs.new_video(project, served.name, prompt, prepared.size,
                                   prepared.seconds, None)
             video.source_key = source_key(video.id)
-            await vs.blobs.put_file(video.source_key, prepared.path)
+            await self.blob_store.put_file(video.source_key, prepared.path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return video, "sha256:" + hashlib.sha256(upload.data).hexdigest()

@@ -84,7 +84,8 @@ class VideoService:
 
     # -- validation -------------------------------------------------------------------------
 
-    def _served(self, model: str) -> ServedModel:
+    def served_model(self, model: str) -> ServedModel:
+        """The served model of that name, or the 400 that lists the served ones."""
         served = self.registry.get(model)
         if served is None:
             raise InvalidValue(
@@ -153,7 +154,7 @@ class VideoService:
             retry_after=max(self.settings.poll_after_ms / 1000, 1.0),
         )
 
-    async def _check_quota(self, project: str, idempotency_key: str | None) -> None:
+    async def check_quota(self, project: str, idempotency_key: str | None) -> None:
         """An early refusal, before inputs are fetched or decoded; the insert decides for sure.
         A replay of an Idempotency-Key is never refused: it returns the original job."""
         limit = self.settings.rate_limit_active_jobs
@@ -190,7 +191,7 @@ class VideoService:
     async def create(
         self, project: str, cmd: CreateVideo, idempotency_key: str | None = None
     ) -> Video:
-        served = self._served(cmd.model)
+        served = self.served_model(cmd.model)
         self._check_shape(served, cmd.size, cmd.seconds)
         wants_reference = (
             cmd.reference_image is not None
@@ -218,8 +219,8 @@ class VideoService:
             if self.characters is None:  # pragma: no cover - wiring
                 raise InvalidRequest("Characters are not available.", param="characters")
             await self.characters.resolve(project, cmd.character_ids)
-        await self._check_quota(project, idempotency_key)
-        video = self._new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
+        await self.check_quota(project, idempotency_key)
+        video = self.new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
         video.character_ids = cmd.character_ids
         reference = None
         raw_reference = cmd.reference_image
@@ -246,7 +247,7 @@ class VideoService:
         if cmd.reference_file_id is not None or cmd.character_ids:
             fingerprint["ref_file"] = cmd.reference_file_id
             fingerprint["characters"] = list(cmd.character_ids)
-        return await self._insert(video, idempotency_key, fingerprint)
+        return await self.enqueue(video, idempotency_key, fingerprint)
 
     async def remix(
         self, project: str, video_id: str, prompt: str, idempotency_key: str | None = None
@@ -259,20 +260,20 @@ class VideoService:
                 param="video_id",
                 code="invalid_value",
             )
-        served = self._served(source.model)
-        await self._check_quota(project, idempotency_key)
+        served = self.served_model(source.model)
+        await self.check_quota(project, idempotency_key)
         if not served.capabilities.remix:
             raise InvalidRequest(
                 f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
             )
-        video = self._new_video(
+        video = self.new_video(
             project, source.model, prompt, source.size, source.seconds, source.seed
         )
         video.kind = JobKind.REMIX
         video.remixed_from_video_id = source.id
         video.character_ids = source.character_ids  # the cast stays
         fingerprint = {"op": "remix", "source": source.id, "prompt": prompt}
-        return await self._insert(video, idempotency_key, fingerprint)
+        return await self.enqueue(video, idempotency_key, fingerprint)
 
     async def retrieve(self, project: str, video_id: str) -> Video:
         video = await self.store.get(project, video_id) if ids.is_video_id(video_id) else None
@@ -350,11 +351,12 @@ class VideoService:
         etag = '"' + hashlib.sha256(f"{key}:{meta.size}".encode()).hexdigest()[:32] + '"'
         return Content(key=key, meta=meta, content_type=CONTENT_TYPES[variant], etag=etag)
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- new jobs (also the seam for EditService) ----------------------------------------------
 
-    def _new_video(
+    def new_video(
         self, project: str, model: str, prompt: str, size: str, seconds: int, seed: int | None
     ) -> Video:
+        """A queued video with a new id (and a new seed unless one is given), not yet stored."""
         return Video(
             id=ids.new_video_id(),
             project=project,
@@ -368,9 +370,12 @@ class VideoService:
             seed=seed if seed is not None else ids.new_seed(),
         )
 
-    async def _insert(
+    async def enqueue(
         self, video: Video, idempotency_key: str | None, fingerprint: Mapping[str, object]
     ) -> Video:
+        """Insert the job (its row is the queue entry) with its idempotency record; a repeat
+        of the key returns the first job, a reuse with other parameters is a 400. The
+        video's uploaded inputs are removed when its row is not the one stored."""
         record = None
         if idempotency_key is not None:
             digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()

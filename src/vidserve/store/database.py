@@ -9,10 +9,9 @@ synchronously on the calling thread: a WAL reader never waits for a writer, and 
 lookup takes microseconds, where the async driver's thread hand-offs cost a hundred times
 more (bench/api_throughput.py). On PostgreSQL they go through asyncpg.
 
-Wake-ups (PostgreSQL): every committed INSERT into ``videos`` (a new job, from any API
-replica) sends ``NOTIFY vidserve_jobs, '<model>'`` in the same transaction, so it is delivered
-exactly when the row becomes visible; the queue does the same when it puts a job back. Workers
-LISTEN on a connection of their own (``vidserve.queue.wakeup``).
+Wake-ups (PostgreSQL): a row that becomes queued (inserted, or put back) sends
+``NOTIFY vidserve_jobs, '<model>'`` from a trigger in the schema (migration 0005), delivered when
+its transaction commits. Workers LISTEN on a connection of their own (``vidserve.queue.wakeup``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any
 import sqlalchemy
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Executable, Insert, Row, Text, TypeDecorator, event, func, select
+from sqlalchemy import Executable, Row, Text, TypeDecorator, event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -74,7 +73,7 @@ class PortableText(TypeDecorator[str]):
 
 
 JOBS_CHANNEL = "vidserve_jobs"
-"""The LISTEN/NOTIFY channel; the payload is the job's model name."""
+"""The LISTEN/NOTIFY channel (the schema's trigger sends on it); the payload is the model."""
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -124,12 +123,6 @@ async def connect_asyncpg(url: str) -> Any:
     )
 
 
-async def notify_jobs(conn: AsyncConnection, model: str) -> None:
-    """Inside a write transaction: wake the workers of ``model`` when it commits (PG only)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_notify(JOBS_CHANNEL, model)))
-
-
 def _postgres_engine(url: str, idle_in_transaction_timeout: float | None) -> AsyncEngine:
     server_settings = {"application_name": "vidserve"}
     if idle_in_transaction_timeout:
@@ -146,13 +139,6 @@ def _postgres_engine(url: str, idle_in_transaction_timeout: float | None) -> Asy
         pool_timeout=30,
         connect_args={"timeout": 10, "server_settings": server_settings},
     )
-
-    @event.listens_for(engine.sync_engine, "after_execute")
-    def _new_job(conn: Any, clause: Any, *_args: Any) -> None:
-        if isinstance(clause, Insert) and clause.table.name == "videos":
-            model = clause.compile(dialect=conn.dialect).params.get("model")
-            conn.execute(select(func.pg_notify(JOBS_CHANNEL, str(model or ""))))
-
     return engine
 
 

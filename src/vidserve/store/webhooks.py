@@ -1,15 +1,18 @@
 """Webhook endpoints and the delivery outbox.
 
-Events and their delivery rows are written by ``queue.jobs.emit_event`` in the transaction of
-the status change. Dispatchers (one per API process, any number of replicas) claim due rows
-with a short lease, so a row is being sent by at most one dispatcher at a time.
+:func:`record_event` writes an event and its delivery rows inside the transaction of the status
+change it reports (the outbox pattern: the queue calls it from ``complete``, ``fail`` and
+``reap``), so an event exists if and only if the change committed. Dispatchers (one per API
+process, any number of replicas) claim due rows with a short lease, so a row is being sent by
+at most one dispatcher at a time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidserve import ids
 from vidserve.store.database import Database
@@ -36,6 +39,30 @@ class Delivery:
     type: str
     video_id: str
     created_at: int
+
+
+async def record_event(
+    conn: AsyncConnection, project: str, video_id: str, type_: str, now: float
+) -> str:
+    """Inside the caller's transaction: record an event and queue its delivery to each active
+    endpoint of the project; returns the event's id."""
+    event_id = ids.new_event_id()
+    await conn.execute(
+        insert(webhook_events).values(
+            id=event_id, project=project, type=type_, video_id=video_id, created_at=int(now)
+        )
+    )
+    await conn.execute(
+        insert(webhook_deliveries).from_select(
+            ["event_id", "endpoint_id", "attempts", "next_attempt_at"],
+            select(
+                literal(event_id), webhook_endpoints.c.id, literal(0), literal(float(now))
+            ).where(
+                webhook_endpoints.c.project == project, webhook_endpoints.c.disabled_at.is_(None)
+            ),
+        )
+    )
+    return event_id
 
 
 class WebhookStore:
@@ -148,17 +175,6 @@ class WebhookStore:
                 .where(self._key(d))  # type: ignore[arg-type]
                 .values(attempts=d.attempts + 1, last_error=error[:500], next_attempt_at=retry_at)
             )
-
-    async def history(self, event_id: str) -> list[tuple[str, int, float | None, str | None]]:
-        rows = await self.db.fetch_all(
-            select(
-                webhook_deliveries.c.endpoint_id,
-                webhook_deliveries.c.attempts,
-                webhook_deliveries.c.delivered_at,
-                webhook_deliveries.c.last_error,
-            ).where(webhook_deliveries.c.event_id == event_id)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def prune_delivered(self, before: float) -> int:
         async with self.db.write() as conn:

@@ -34,14 +34,20 @@ class ApiError extends Error {
   }
 }
 
-/* What the server says about itself before any key is known. */
+/* What the server says about itself before any key is known: dev mode and readiness
+   (GET /vidserve/server, always a 200; null when it cannot be reached). */
 const server = {
   devMode: false,
   async load() {
     try {
       const resp = await fetch("/vidserve/server", { cache: "no-store" });
-      if (resp.ok) this.devMode = Boolean((await resp.json()).dev_mode);
-    } catch (_) { /* unreachable: the readiness dot says so; the key page stays the way in */ }
+      if (!resp.ok) return null;
+      const body = await resp.json();
+      this.devMode = Boolean(body.dev_mode);
+      return body;
+    } catch (_) {
+      return null; // unreachable: the status dot says so; the key page stays the way in
+    }
   },
 };
 
@@ -884,23 +890,22 @@ async function videoPage(id, signal) {
 
 async function checkServer() {
   const dot = $("#server-state");
-  try {
-    const resp = await fetch("/readyz", { cache: "no-store" });
-    const body = await resp.json();
-    const worker = body.checks && body.checks.worker;
-    if (resp.ok) {
-      dot.className = "dot ok";
-      dot.textContent = "ready";
-      dot.title = worker && worker.mode ? `worker: ${worker.mode}, ${worker.busy} busy` : "ready";
-    } else {
-      dot.className = "dot bad";
-      const failed = Object.entries(body.checks || {}).filter(([, c]) => !c.ok).map(([n]) => n);
-      dot.textContent = `not ready: ${failed.join(", ")}`;
-      dot.title = JSON.stringify(body.checks);
-    }
-  } catch (err) {
+  const body = await server.load();
+  if (!body) {
     dot.className = "dot bad";
     dot.textContent = "unreachable";
+    return;
+  }
+  const worker = body.checks && body.checks.worker;
+  if (body.status === "ready") {
+    dot.className = "dot ok";
+    dot.textContent = "ready";
+    dot.title = worker && worker.mode ? `worker: ${worker.mode}, ${worker.busy} busy` : "ready";
+  } else {
+    dot.className = "dot bad";
+    const failed = Object.entries(body.checks || {}).filter(([, c]) => !c.ok).map(([n]) => n);
+    dot.textContent = `not ready: ${failed.join(", ")}`;
+    dot.title = JSON.stringify(body.checks);
   }
 }
 
@@ -910,9 +915,8 @@ window.addEventListener("hashchange", () => { clearError(); route(); });
 document.addEventListener("DOMContentLoaded", async () => {
   $("#banner-close").addEventListener("click", clearError);
   $("#key-button").addEventListener("click", () => { location.hash = "#/key"; });
-  checkServer();
+  await checkServer(); // also learns whether the server is in dev mode
   setInterval(checkServer, 15000);
-  await server.load();
   updateKeyButton();
   route();
 });

@@ -22,10 +22,11 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRout
 async def create_character(request: Request) -> CharacterObject:
     project = await authorize(request)
     name, clip = parse_character(await read_body(request))
-    return character_object(await runtime(request).characters.create(project, name, clip))
+    return character_object(await runtime(request).character_service.create(project, name, clip))
 
 
 @router.get("/videos/characters/{character_id}", response_model=CharacterObject)
 async def get_character(request: Request, character_id: str) -> CharacterObject:
     project = await authorize(request)
-    return character_object(await runtime(request).characters.retrieve(project, character_id))
+    found = await runtime(request).character_service.retrieve(project, character_id)
+    return character_object(found)

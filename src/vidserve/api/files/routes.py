@@ -21,7 +21,7 @@ from vidserve.api.files.params import parse_file_create, parse_file_list_query
 from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileObject, file_object
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
-from vidserve.api.validation import reject_unknown_query
+from vidserve.api.validation import LIMIT_PATTERNS, reject_unknown_query
 from vidserve.service.videos import Content
 from vidserve.store.blobs import BlobMeta
 
@@ -34,14 +34,19 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRout
 async def create_file(request: Request) -> FileObject:
     project = await authorize(request)
     new = parse_file_create(await read_body(request))
-    return file_object(await runtime(request).files.create(project, new))
+    return file_object(await runtime(request).file_service.create(project, new))
 
 
 @router.get("/files", response_model=FileList)
 async def list_files(
     request: Request,
-    limit: str | None = Query(None, description="1..10000, default 10000"),
-    order: str | None = Query(None, description="asc or desc (default)"),
+    limit: str | None = Query(
+        None, description="1..10000, default 10000",
+        json_schema_extra={"pattern": LIMIT_PATTERNS[contract.FILE_LIST_LIMIT]},
+    ),
+    order: str | None = Query(
+        None, description="asc or desc (default)", json_schema_extra={"enum": ["asc", "desc"]}
+    ),
     after: str | None = Query(None, description="a file id: the page after it"),
     purpose: str | None = Query(
         None,
@@ -52,7 +57,7 @@ async def list_files(
     project = await authorize(request)
     reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after", "purpose"))
     n, direction, cursor, wanted = parse_file_list_query(limit, order, after, purpose)
-    page = await runtime(request).files.list(
+    page = await runtime(request).file_service.list(
         project, limit=n, order=direction, after=cursor, purpose=wanted
     )
     data = [file_object(f) for f in page.files]
@@ -67,13 +72,13 @@ async def list_files(
 @router.get("/files/{file_id}", response_model=FileObject)
 async def retrieve_file(request: Request, file_id: str) -> FileObject:
     project = await authorize(request)
-    return file_object(await runtime(request).files.retrieve(project, file_id))
+    return file_object(await runtime(request).file_service.retrieve(project, file_id))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
 async def delete_file(request: Request, file_id: str) -> FileDeleted:
     project = await authorize(request)
-    found = await runtime(request).files.delete(project, file_id)
+    found = await runtime(request).file_service.delete(project, file_id)
     return FileDeleted(id=found.id, deleted=True)
 
 
@@ -86,14 +91,14 @@ async def file_content(request: Request, file_id: str) -> Response:
     project = await authorize(request)
     reject_unknown_query(request.query_params.multi_items(), ())
     rt = runtime(request)
-    found = await rt.files.content(project, file_id)
+    found = await rt.file_service.content(project, file_id)
     content = Content(
         key=found.key,
         meta=BlobMeta(size=found.size, etag=None),
         content_type="application/octet-stream",
         etag=f'"{found.key.split("/")[1]}"',
     )
-    response = content_response(request, rt.blobs, content)
+    response = content_response(request, rt.blob_store, content)
     response.headers["Content-Disposition"] = (
         f"attachment; filename*=UTF-8''{quote(found.filename, safe='')}"
     )

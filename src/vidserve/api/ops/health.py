@@ -53,6 +53,17 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
+    body = await readiness(request)
+    return JSONResponse(
+        body,
+        status_code=200 if body["status"] == "ready" else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def readiness(request: Request) -> dict[str, Any]:
+    """``{"status": "ready" | "not_ready", "checks": {...}}``: what ``/readyz`` answers (the
+    studio shows it too, from ``/vidserve/server``)."""
     rt: Runtime = request.app.state.runtime
     supervisor: WorkerSupervisor | None = request.app.state.supervisor
     stats = QueueStats(rt.db)
@@ -84,12 +95,8 @@ async def readyz(request: Request) -> Response:
 
     checks = {
         "database": await _check("database", stats.ping),
-        "storage": await _check("storage", rt.blobs.check),
+        "storage": await _check("storage", rt.blob_store.check),
         "worker": await _check("worker", worker),
     }
     ready = all(check["ok"] for check in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-        headers={"Cache-Control": "no-store"},
-    )
+    return {"status": "ready" if ready else "not_ready", "checks": checks}

@@ -12,7 +12,7 @@ from vidserve.api.content import content_response
 from vidserve.api.deps import about_video, authorize, idempotency_key, runtime
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
-from vidserve.api.validation import parse_list_query, reject_unknown_query
+from vidserve.api.validation import LIMIT_PATTERNS, parse_list_query, reject_unknown_query
 from vidserve.api.videos.params import (
     parse_create,
     parse_edit,
@@ -45,13 +45,16 @@ async def create_video(request: Request) -> VideoObject:
     project = await authorize(request)
     rt = runtime(request)
     cmd = parse_create(await read_body(request), rt.settings)
-    return _created(request, await rt.service.create(project, cmd, idempotency_key(request)))
+    return _created(request, await rt.video_service.create(project, cmd, idempotency_key(request)))
 
 
 @router.get("/videos", response_model=VideoList)
 async def list_videos(
     request: Request,
-    limit: str | None = Query(None, description="0..100, default 20"),
+    limit: str | None = Query(
+        None, description="0..100, default 20",
+        json_schema_extra={"pattern": LIMIT_PATTERNS[contract.VIDEO_LIST_LIMIT]},
+    ),
     order: str | None = Query(
         None, description="desc (default) or asc", json_schema_extra={"enum": ["asc", "desc"]}
     ),
@@ -60,7 +63,9 @@ async def list_videos(
     project = await authorize(request)
     reject_unknown_query(request.query_params.multi_items(), ("limit", "order", "after"))
     n, direction, cursor = parse_list_query(limit, order, after, contract.VIDEO_LIST_LIMIT)
-    page = await runtime(request).service.list(project, limit=n, order=direction, after=cursor)
+    page = await runtime(request).video_service.list(
+        project, limit=n, order=direction, after=cursor
+    )
     data = [video_object(v) for v in page.videos]
     return VideoList(
         data=data,
@@ -76,7 +81,7 @@ async def retrieve_video(request: Request, video_id: str) -> Response:
     while the video is not finished."""
     project = await authorize(request)
     rt = runtime(request)
-    video = await rt.service.retrieve(project, video_id)
+    video = await rt.video_service.retrieve(project, video_id)
     headers = {}
     if not video.status.terminal:
         headers["openai-poll-after-ms"] = str(rt.settings.poll_after_ms)
@@ -87,7 +92,7 @@ async def retrieve_video(request: Request, video_id: str) -> Response:
 @router.delete("/videos/{video_id}", response_model=DeletedVideo)
 async def delete_video(request: Request, video_id: str) -> DeletedVideo:
     project = await authorize(request)
-    video = await runtime(request).service.delete(project, video_id)
+    video = await runtime(request).video_service.delete(project, video_id)
     return DeletedVideo(id=video.id, deleted=True)
 
 
@@ -115,8 +120,8 @@ async def download_content(
     project = await authorize(request)
     rt = runtime(request)
     reject_unknown_query(request.query_params.multi_items(), ("variant",))
-    content = await rt.service.content(project, video_id, parse_variant(variant))
-    return content_response(request, rt.blobs, content)
+    content = await rt.video_service.content(project, video_id, parse_variant(variant))
+    return content_response(request, rt.blob_store, content)
 
 
 @router.post(
@@ -127,7 +132,7 @@ async def download_content(
 async def remix_video(request: Request, video_id: str) -> VideoObject:
     project = await authorize(request)
     prompt = parse_remix(await read_body(request))
-    video = await runtime(request).service.remix(
+    video = await runtime(request).video_service.remix(
         project, video_id, prompt, idempotency_key(request)
     )
     return _created(request, video)
@@ -137,7 +142,7 @@ async def remix_video(request: Request, video_id: str) -> VideoObject:
 async def edit_video(request: Request) -> VideoObject:
     project = await authorize(request)
     cmd = parse_edit(await read_body(request))
-    video = await runtime(request).edits.edit(project, cmd, idempotency_key(request))
+    video = await runtime(request).edit_service.edit(project, cmd, idempotency_key(request))
     return _created(request, video)
 
 
@@ -147,5 +152,5 @@ async def edit_video(request: Request) -> VideoObject:
 async def extend_video(request: Request) -> VideoObject:
     project = await authorize(request)
     cmd = parse_extend(await read_body(request))
-    video = await runtime(request).edits.extend(project, cmd, idempotency_key(request))
+    video = await runtime(request).edit_service.extend(project, cmd, idempotency_key(request))
     return _created(request, video)

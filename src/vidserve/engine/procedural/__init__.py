@@ -15,9 +15,8 @@ Contract (see :class:`vidserve.engine.base.VideoBackend`):
   C-contiguous ``height x width x 3`` uint8 array.
 - Frames are rendered in steps of :data:`FRAMES_PER_STEP` frames
   (``total = ceil(num_frames / FRAMES_PER_STEP)``). Before each step ``should_stop()`` is
-  called and :class:`GenerationCancelled` raised if it returns True; then the backend sleeps
-  ``step_delay`` seconds (if set), renders the step, calls ``on_step(done, total)`` and yields
-  the step's frames.
+  called and :class:`GenerationCancelled` raised if it returns True; then the backend renders
+  the step, calls ``on_step(done, total)`` and yields the step's frames.
 - Output is a pure function of ``(prompt, seed, width, height, seconds, fps,
   reference_image)``: the same inputs give byte-identical frames (stable hashes from
   :mod:`hashlib` seed numpy Generators; Python's ``hash()`` is never used).

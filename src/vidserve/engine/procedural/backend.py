@@ -3,7 +3,6 @@ edit of a source clip) and hands them over in steps through one loop."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -84,18 +83,10 @@ class ProceduralBackend:
 
     name = "procedural"
 
-    def __init__(
-        self,
-        sizes: tuple[str, ...] = DEFAULT_SIZES,
-        step_delay: float = 0.0,
-        caption: str = "label",
-    ) -> None:
-        if step_delay < 0:
-            raise ValueError("step_delay must be >= 0")
+    def __init__(self, sizes: tuple[str, ...] = DEFAULT_SIZES, caption: str = "label") -> None:
         if caption not in CAPTIONS:
             raise ValueError(f"caption must be one of {', '.join(CAPTIONS)}")
         self.sizes = tuple(sizes)
-        self.step_delay = float(step_delay)
         self.caption = caption
 
     def capabilities(self) -> Capabilities:
@@ -138,7 +129,7 @@ class ProceduralBackend:
         on_step: StepCallback,
         should_stop: StopCheck,
     ) -> Generator[Frame, None, None]:
-        """The one per-step loop: check for a stop, wait ``step_delay``, hand over a step.
+        """The one per-step loop: check for a stop, hand over a step.
 
         One step is rendered ahead on a helper thread while the consumer (the encoder) works on
         the current one: Pillow, PyAV and x264 release the GIL, so on a multi-core CPU rendering
@@ -164,8 +155,6 @@ class ProceduralBackend:
             for step in range(total):
                 if should_stop():
                     raise GenerationCancelled(f"stopped before step {step + 1} of {total}")
-                if self.step_delay:
-                    time.sleep(self.step_delay)
                 if source is None:
                     source = make(request)
                 chunk = ahead.result() if ahead is not None else render_step(step)
