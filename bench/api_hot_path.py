@@ -38,7 +38,7 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from vidserve.service.videos import CreateVideo
 from vidserve.settings import Settings
 from vidserve.store.database import migrate
 
-ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+ASGI = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
 HEADERS = [
     (b"host", b"127.0.0.1:8000"),
     (b"user-agent", b"bench/api_hot_path"),
@@ -92,7 +92,7 @@ class Lifespan:
 
 async def completed_video(rt: Runtime) -> str:
     project = await rt.authorize(HEADERS[-1][1].decode())
-    video = await rt.service.create(
+    video = await rt.video_service.create(
         project, CreateVideo(prompt="a paper boat", model="sora-2", seconds=4, size="720x1280")
     )
     claim = await rt.queue.claim("bench-hot-path", None, rt.settings.lease_seconds, rt.clock())
