@@ -1,15 +1,16 @@
 """Test-only backends, loaded into a real server's worker through a models file.
 
 Durability, chaos, drain and cancel tests need jobs that take a while, so that a fault catches
-one mid-run. :class:`SlowProcedural` is the procedural engine with every step held back
-``step_delay`` seconds; :func:`slow_models` writes a models file that serves the default
-names (``procedural``, ``sora-2``, ``sora-2-pro`` and their snapshots) with it, and returns
-the environment that points a server at it:
+one mid-run. :class:`SlowProcedural` is a backend with every step held back ``step_delay``
+seconds; :func:`slow_models` writes a models file that serves the default names
+(``procedural``, ``sora-2``, ``sora-2-pro`` and their snapshots) with the procedural engine
+wrapped in it (``wrap = "tests.backends:slow_steps"``: the listing stays the procedural one),
+and returns the environment that points a server at it:
 
     ServerProcess(tmp, env=slow_models(0.25))
 
-The worker imports ``tests.backends`` as a plugin (``backend = "tests.backends:SlowProcedural"``),
-so the server must start from the repository's root (as the test-suite does).
+The worker imports ``tests.backends``, so the server must start from the repository's root
+(as the test-suite does).
 """
 
 from __future__ import annotations
@@ -20,28 +21,22 @@ from pathlib import Path
 
 from vidserve import contract
 from vidserve.domain import Capabilities, Clip, GenerationRequest, StepCallback, StopCheck
-from vidserve.engine.procedural import ProceduralBackend
+from vidserve.engine.base import VideoBackend
 from vidserve.engine.registry import ModelSpec
 
-PLUGIN = "tests.backends:SlowProcedural"
+WRAP = "tests.backends:slow_steps"
 
 
 class SlowProcedural:
-    """The procedural engine, each step ``step_delay`` seconds slower (sleeping before the
-    engine asks whether to stop, so a cancel is still seen within one step)."""
+    """A backend, each step ``step_delay`` seconds slower (sleeping before the engine asks
+    whether to stop, so a cancel is still seen within one step)."""
 
-    name = "procedural"
-
-    def __init__(self, inner: ProceduralBackend, step_delay: float) -> None:
+    def __init__(self, inner: VideoBackend, step_delay: float) -> None:
         if step_delay < 0:
             raise ValueError("step_delay must be >= 0")
         self.inner = inner
+        self.name = inner.name
         self.step_delay = step_delay
-
-    @classmethod
-    def from_spec(cls, spec: ModelSpec) -> SlowProcedural:
-        return cls(ProceduralBackend(sizes=spec.capabilities.sizes),
-                   float(spec.options.get("step_delay", 0.25)))
 
     def capabilities(self) -> Capabilities:
         return self.inner.capabilities()
@@ -56,6 +51,11 @@ class SlowProcedural:
         return self.inner.generate(request, on_step, slow_stop)
 
 
+def slow_steps(backend: VideoBackend, spec: ModelSpec) -> SlowProcedural:
+    """The models file's ``wrap``: the entry's ``step_delay`` (seconds) added to each step."""
+    return SlowProcedural(backend, float(spec.options.get("step_delay", 0.25)))
+
+
 def slow_models(step_delay: float) -> dict[str, str]:
     """``VIDSERVE_MODELS_FILE`` for a server whose default models run :class:`SlowProcedural`."""
     folder = Path(tempfile.gettempdir()) / "vidserve-test-models"
@@ -65,7 +65,8 @@ def slow_models(step_delay: float) -> dict[str, str]:
         f'"{name}" = "procedural"' for name in contract.SORA2_NAMES + contract.SORA2_PRO_NAMES
     )
     text = (
-        f'[models.procedural]\nbackend = "{PLUGIN}"\nstep_delay = {step_delay!r}\n\n'
+        f'[models.procedural]\nbackend = "procedural"\nwrap = "{WRAP}"\n'
+        f"step_delay = {step_delay!r}\n\n"
         f"[aliases]\n{aliases}\n"
     )
     if not path.exists() or path.read_text() != text:

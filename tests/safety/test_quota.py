@@ -7,6 +7,7 @@ advisory lock, in the insert's own transaction.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -21,14 +22,14 @@ CONCURRENT = 20
 
 
 def _server(tmp_path: Path, backend: Backend) -> ServerProcess:
-    return ServerProcess(
-        tmp_path / "s",
-        backend=backend,
-        env={
-            "VIDSERVE_RATE_LIMIT_ACTIVE_JOBS": str(QUOTA),
-            **slow_models(1.0),  # the admitted jobs stay active throughout
-        },
-    ).start()
+    return ServerProcess(tmp_path / "s", backend=backend, env=_server_env()).start()
+
+
+def _server_env() -> dict[str, str]:
+    return {
+        "VIDSERVE_RATE_LIMIT_ACTIVE_JOBS": str(QUOTA),
+        **slow_models(1.0),  # the admitted jobs stay active throughout
+    }
 
 
 async def _burst(base: str, bodies: list[dict[str, object]], keys: list[str | None]) -> list[
@@ -90,5 +91,63 @@ def test_replays_at_the_quota_return_the_original_job(tmp_path: Path, backend: B
                             json={"prompt": "something else"})
         assert reused.status_code == 400
         assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    finally:
+        server.stop()
+
+
+def _completed(base: str) -> str:
+    """A completed video (the source a remix, an edit and an extension need)."""
+    created = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "source"})
+    assert created.status_code == 200, created.text
+    video_id = str(created.json()["id"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{base}/videos/{video_id}", headers=AUTH).json()["status"]
+        if status == "completed":
+            return video_id
+        assert status in ("queued", "in_progress"), status
+        time.sleep(0.1)
+    raise AssertionError(f"video {video_id} did not complete")
+
+
+def test_replays_at_the_quota_return_the_original_remix_edit_and_extension(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """The same rule on every create-like endpoint: the quota never refuses a replay."""
+    fast = ServerProcess(tmp_path / "s", backend=backend).start()
+    try:
+        source = _completed(fast.base_url)
+    finally:
+        fast.stop()
+    # the same data (and, on PostgreSQL, the same database), now with the quota and slow jobs
+    server = ServerProcess(fast.data_dir, env=_server_env(), backend=backend)
+    server.backend_env = fast.backend_env
+    server.start()
+    try:
+        base = server.base_url
+        requests: list[tuple[str, dict[str, object]]] = [
+            (f"/videos/{source}/remix", {"prompt": "remixed"}),
+            ("/videos/edits", {"prompt": "edited", "video": {"id": source}}),
+            ("/videos/extensions", {"prompt": "extended", "video": {"id": source}, "seconds": "4"}),
+        ]
+        assert len(requests) == QUOTA
+        first = []
+        for n, (path, body) in enumerate(requests):
+            answer = httpx.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
+                                json=body)
+            assert answer.status_code == 200, answer.text
+            first.append(answer.json()["id"])
+        for n, (path, body) in enumerate(requests):
+            # at the quota: the same request without its key is refused, its replay answered
+            fresh = httpx.post(f"{base}{path}", headers=AUTH, json=body)
+            assert fresh.status_code == 429, fresh.text
+            assert int(fresh.headers["retry-after"]) >= 1
+            replay = httpx.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
+                                json=body)
+            assert replay.status_code == 200, replay.text
+            assert replay.json()["id"] == first[n]
+            assert replay.json()["status"] in ("queued", "in_progress")
+        listed = httpx.get(f"{base}/videos", headers=AUTH, params={"limit": 100}).json()["data"]
+        assert sorted(v["id"] for v in listed) == sorted([source, *first])  # nothing else stored
     finally:
         server.stop()

@@ -1,5 +1,6 @@
-"""Backends of the operator's own (``backend = "module:Class"`` in the models file), and the
-test-suite's own one: the procedural engine slowed down, for tests that catch jobs mid-run."""
+"""A procedural model's ``wrap = "module:function"`` (the operator's wrapper of the backend,
+imported in the worker only), and the test-suite's own one: the procedural engine slowed
+down, for tests that catch jobs mid-run."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import pytest
 from tests.backends import SlowProcedural, slow_models
 from vidserve.domain import GenerationRequest
 from vidserve.engine.loader import load_backend
+from vidserve.engine.procedural import ProceduralBackend
 from vidserve.engine.registry import ModelRegistry
 from vidserve.errors import ConfigurationError
 
 
-class NotABackend:
-    @classmethod
-    def from_spec(cls, spec: object) -> NotABackend:
-        return cls()
+def not_a_backend(backend: object, spec: object) -> object:
+    return object()
 
 
 def _request() -> GenerationRequest:
@@ -26,7 +26,7 @@ def _request() -> GenerationRequest:
                              seconds=2, seed=1, fps=12)  # 2 steps
 
 
-def test_a_plugin_serves_the_default_names_with_the_default_capabilities() -> None:
+def test_a_wrapped_model_lists_as_the_default_one() -> None:
     registry = ModelRegistry.from_file(Path(slow_models(0.15)["VIDSERVE_MODELS_FILE"]))
     default = ModelRegistry.default()
     assert registry.names() == default.names()
@@ -34,16 +34,16 @@ def test_a_plugin_serves_the_default_names_with_the_default_capabilities() -> No
         served, expected = registry.get(name), default.get(name)
         assert served is not None and expected is not None
         assert served.capabilities == expected.capabilities, name
-    spec = registry.get("sora-2")
-    assert spec is not None and spec.spec.options == {"step_delay": 0.15}
+        assert served.spec.backend == "procedural"
 
 
-def test_the_worker_loads_the_plugin_and_each_step_is_held_back() -> None:
+def test_the_worker_wraps_the_backend_and_each_step_is_held_back() -> None:
     registry = ModelRegistry.from_file(Path(slow_models(0.15)["VIDSERVE_MODELS_FILE"]))
     served = registry.get("sora-2")
     assert served is not None
     backend = load_backend(served.spec)
     assert isinstance(backend, SlowProcedural) and backend.step_delay == 0.15
+    assert isinstance(backend.inner, ProceduralBackend) and backend.name == "procedural"
     steps: list[int] = []
     start = time.perf_counter()
     frames = list(backend.generate(_request(), lambda d, t: steps.append(d), lambda: False).frames)
@@ -51,13 +51,15 @@ def test_the_worker_loads_the_plugin_and_each_step_is_held_back() -> None:
     assert steps == [1, 2] and len(frames) == 24
 
 
-def test_unknown_and_wrong_backends_are_configuration_errors(tmp_path: Path) -> None:
+def test_bad_wraps_are_configuration_errors(tmp_path: Path) -> None:
     path = tmp_path / "models.toml"
-    path.write_text('[models.m]\nbackend = "no such thing"\n')
-    with pytest.raises(ConfigurationError, match="module:Class"):
+    path.write_text('[models.m]\nbackend = "procedural"\nwrap = "no such thing"\n')
+    with pytest.raises(ConfigurationError, match="module:function"):
         ModelRegistry.from_file(path)
-    path.write_text('[models.m]\nbackend = "tests.unit.test_plugins:NotABackend"\n')
+    path.write_text(
+        '[models.m]\nbackend = "procedural"\nwrap = "tests.unit.test_plugins:not_a_backend"\n'
+    )
     served = ModelRegistry.from_file(path).get("m")
     assert served is not None
-    with pytest.raises(ConfigurationError, match="is not a VideoBackend"):
+    with pytest.raises(ConfigurationError, match="did not return a VideoBackend"):
         load_backend(served.spec)

@@ -21,9 +21,10 @@ it at start); its jobs fail with ``model_unavailable`` and that reason, and the 
 keep serving. A malformed file raises :class:`~vidserve.errors.ConfigurationError` naming the
 file, the model and the key.
 
-``backend = "package.module:Class"`` serves a backend class of your own (a plugin, imported in
-the worker only): the entry's generic keys below give its capabilities, as for ``procedural``,
-and its other keys reach ``Class.from_spec(spec)`` as ``spec.options``.
+A ``procedural`` entry may set ``wrap = "package.module:function"``: in the worker (only there is
+it imported) the loaded backend is replaced by ``function(backend, spec)``, a wrapper of the
+operator's own (instrumentation, throttling; the test-suite slows steps down with one); what
+the entry lists and can do stays the backend's.
 
 Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
 feature off, ``image_reference = false`` or ``remix = false``.
@@ -107,10 +108,15 @@ class ModelRegistry:
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
             backend = entry.get("backend", "procedural")
-            if backend not in BACKENDS and not is_plugin(backend):
+            if backend not in BACKENDS:
                 raise ConfigurationError(
                     f"models file {path}: model {name!r} has unknown backend {backend!r} "
-                    f"(known: {', '.join(BACKENDS)}, or a plugin class as 'module:Class')"
+                    f"(known: {', '.join(BACKENDS)})"
+                )
+            if "wrap" in entry and (backend != "procedural" or not is_import_path(entry["wrap"])):
+                raise ConfigurationError(
+                    f"models file {path}: model {name!r}: wrap must be 'module:function', "
+                    "on a procedural model"
                 )
             models[name] = _spec(path, name, backend, entry)
         if not models:
@@ -223,6 +229,6 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
 _PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def is_plugin(backend: object) -> bool:
-    """``backend`` names a class of the operator's own: ``"package.module:Class"``."""
-    return isinstance(backend, str) and _PLUGIN.match(backend) is not None
+def is_import_path(value: object) -> bool:
+    """``value`` names an object to import: ``"package.module:name"``."""
+    return isinstance(value, str) and _PLUGIN.match(value) is not None
