@@ -28,7 +28,6 @@ from vidserve.api.files import routes as files
 from vidserve.api.middleware.access_log import AccessLogMiddleware
 from vidserve.api.middleware.body_limit import BodyLimitMiddleware
 from vidserve.api.middleware.errors import ErrorMiddleware
-from vidserve.api.middleware.metrics import RequestMetricsMiddleware
 from vidserve.api.middleware.request_id import RequestIdMiddleware
 from vidserve.api.ops import health, metrics
 from vidserve.api.videos import routes as videos
@@ -160,11 +159,10 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             headers=headers or None,
         )
 
-    # outermost last: request id, access log, metrics, the last-resort 500, the body limit
+    # outermost last: request id, access log and metrics, the last-resort 500, the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(ErrorMiddleware)
-    app.add_middleware(RequestMetricsMiddleware, metrics=http_metrics)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=http_metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 

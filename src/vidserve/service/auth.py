@@ -61,6 +61,8 @@ class Authenticator:
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code=None,
             )
+        if await self.dev_mode():  # the common case of a local server: no hashing at all
+            return DEV_PROJECT
         digest = hash_key(token)
         found = None
         for known, project in self._settings_keys:
@@ -68,8 +70,6 @@ class Authenticator:
                 found = project
         if found is not None:
             return found
-        if await self.dev_mode():
-            return DEV_PROJECT
         stored = await self._stored_project(token, digest)
         if stored is not None:
             return stored

@@ -3,7 +3,7 @@
 Where each number comes from (see docs/observability.md):
 
 - HTTP requests and their latency: this process (:class:`HttpMetrics`, fed by
-  ``api/middleware/metrics.py``), by route *template* and status.
+  ``api/middleware/access_log.py``), by route *template* and status.
 - Queue depth by model and status, the oldest queued job, failures by error code, busy workers:
   the database, read at scrape time (``vidserve.queue.stats``). With several API replicas each
   reports the same cluster-wide figures: aggregate them with ``max``, not ``sum``.
