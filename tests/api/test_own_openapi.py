@@ -8,8 +8,9 @@ Where one check cannot hold for this API, it is named here with the reason:
   where a schema-valid request can still be refused on purpose: a create with
   ``size=1792x1024`` and ``model=sora-2`` (the live service's per-model rule) or a model name
   this server does not serve; a list's ``after`` cursor naming no stored object; a form body
-  whose fields the document does not yet constrain as the server does (e.g. ``expires_after``
-  sent as the text ``null`` to ``POST /v1/files``; issue 15, item 12).
+  whose nested fields the document does not yet describe as the server reads them (OpenAPI
+  sends an object in a form as one JSON part; the server reads ``expires_after[seconds]``
+  bracket keys, as OpenAI's SDK sends them; issue 15, item 12).
 - ``max_response_time``: timings are not asserted in tests (a shared 2-core machine).
 """
 
@@ -58,7 +59,7 @@ REFUSES_VALID_DATA = {
     "POST /v1/videos/edits": "the source video must exist and be completed; form fields",
     "POST /v1/videos/extensions": "the source video must exist and be completed; form fields",
     "POST /v1/videos/characters": "the clip must decode as a video; form fields",
-    "POST /v1/files": "form fields (expires_after) looser in the document than the server",
+    "POST /v1/files": "expires_after: bracket keys on the wire; the document: a JSON part or null",
 }
 CHECKS = [
     getattr(all_checks, name)
