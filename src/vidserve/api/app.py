@@ -38,6 +38,7 @@ from vidserve.runtime import Runtime
 from vidserve.service.retention import RetentionCollector
 from vidserve.service.webhooks import WebhookDispatcher
 from vidserve.settings import Settings
+from vidserve.store.workers import WorkerStore
 from vidserve.worker.embedded import WorkerSupervisor
 
 log = logging.getLogger("vidserve.api")
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
             assert worker_metrics is not None
             worker_metrics.reset()
             await supervisor.start()
+            await supervisor.wait_for_first_beat(WorkerStore(rt.db))  # ready once it answers
         try:
             yield
         finally:

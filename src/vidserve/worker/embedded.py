@@ -1,7 +1,10 @@
 """The embedded worker: a child process of ``vidserve serve``, restarted if it dies.
 
 A separate process keeps rendering and encoding off the API's event loop and GIL. The child
-watches its parent and gives its job back if the server goes away.
+watches its parent and gives its job back if the server goes away. The server starts serving
+once the child has written its first heartbeat (it beats as it starts, before any job), so a
+server that answers is ready; a child that does not report within ``STARTUP_TIMEOUT`` is
+logged and ``/readyz`` says so.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 
 from vidserve.settings import Settings, child_environment
+from vidserve.store.workers import WorkerStore
 
 log = logging.getLogger("vidserve.worker")
+
+STARTUP_TIMEOUT = 60.0
 
 
 class WorkerSupervisor:
@@ -47,6 +54,26 @@ class WorkerSupervisor:
     async def start(self) -> None:
         self._proc = await self._spawn()
         self._task = asyncio.create_task(self._watch())
+
+    async def wait_for_first_beat(self, store: WorkerStore, poll: float = 0.05) -> bool:
+        """Until the child's row is in the workers table (True), or it exits or
+        ``STARTUP_TIMEOUT`` passes (False, logged)."""
+        host = socket.gethostname()
+        try:
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                while (pid := self.pid) is not None:
+                    try:
+                        if any(b.pid == pid and b.host == host for b in await store.all()):
+                            return True
+                    except Exception:
+                        log.warning("workers table not readable while the worker starts",
+                                    exc_info=True)
+                    await asyncio.sleep(poll)
+        except TimeoutError:
+            pass
+        log.warning("the embedded worker has not reported since its start; serving anyway "
+                    "(/readyz answers 503 until it does)")
+        return False
 
     async def _watch(self) -> None:
         backoff = 0.5
