@@ -1,7 +1,7 @@
 """Test-only backends, loaded into a real server's worker through a models file.
 
 Durability, chaos, drain and cancel tests need jobs that take a while, so that a fault catches
-one mid-run. :class:`SlowProcedural` is a backend with every step held back ``step_delay``
+one mid-run. :class:`SlowBackend` is a backend with every step held back ``step_delay``
 seconds; :func:`slow_models` writes a models file that serves the default names
 (``procedural``, ``sora-2``, ``sora-2-pro`` and their snapshots) with the procedural engine
 wrapped in it (``wrap = "tests.backends:slow_steps"``: the listing stays the procedural one),
@@ -27,16 +27,21 @@ from vidserve.engine.registry import ModelSpec
 WRAP = "tests.backends:slow_steps"
 
 
-class SlowProcedural:
-    """A backend, each step ``step_delay`` seconds slower (sleeping before the engine asks
-    whether to stop, so a cancel is still seen within one step)."""
+class SlowBackend:
+    """A backend, each step ``step_delay`` seconds slower.
 
-    def __init__(self, inner: VideoBackend, step_delay: float) -> None:
+    By default it sleeps before the engine asks whether to stop (the procedural engine asks
+    once per step), so a cancel is still seen within one step. With ``after_step`` it sleeps
+    after each step the engine reports instead: for engines that ask many times per step (the
+    diffusers engine asks before every transformer block)."""
+
+    def __init__(self, inner: VideoBackend, step_delay: float, *, after_step: bool = False):
         if step_delay < 0:
             raise ValueError("step_delay must be >= 0")
         self.inner = inner
         self.name = inner.name
         self.step_delay = step_delay
+        self.after_step = after_step
 
     def capabilities(self) -> Capabilities:
         return self.inner.capabilities()
@@ -44,6 +49,13 @@ class SlowProcedural:
     def generate(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
     ) -> Clip:
+        if self.after_step:
+            def slow_step(done: int, total: int) -> None:
+                on_step(done, total)
+                time.sleep(self.step_delay)
+
+            return self.inner.generate(request, slow_step, should_stop)
+
         def slow_stop() -> bool:
             time.sleep(self.step_delay)
             return should_stop()
@@ -51,13 +63,22 @@ class SlowProcedural:
         return self.inner.generate(request, on_step, slow_stop)
 
 
-def slow_steps(backend: VideoBackend, spec: ModelSpec) -> SlowProcedural:
-    """The models file's ``wrap``: the entry's ``step_delay`` (seconds) added to each step."""
-    return SlowProcedural(backend, float(spec.options.get("step_delay", 0.25)))
+def slow_steps(backend: VideoBackend, spec: ModelSpec) -> SlowBackend:
+    """The models file's ``wrap``: ``wrap_options.step_delay`` (seconds) added to each step."""
+    return SlowBackend(backend, _delay(spec))
+
+
+def slow_reported_steps(backend: VideoBackend, spec: ModelSpec) -> SlowBackend:
+    """The same, sleeping after each step the engine reports (for the diffusers engine)."""
+    return SlowBackend(backend, _delay(spec), after_step=True)
+
+
+def _delay(spec: ModelSpec) -> float:
+    return float(dict(spec.options.get("wrap_options") or {}).get("step_delay", 0.25))
 
 
 def slow_models(step_delay: float) -> dict[str, str]:
-    """``VIDSERVE_MODELS_FILE`` for a server whose default models run :class:`SlowProcedural`."""
+    """``VIDSERVE_MODELS_FILE`` for a server whose default models run :class:`SlowBackend`."""
     folder = Path(tempfile.gettempdir()) / "vidserve-test-models"
     folder.mkdir(exist_ok=True)
     path = folder / f"slow-{step_delay:g}.toml"
@@ -66,7 +87,7 @@ def slow_models(step_delay: float) -> dict[str, str]:
     )
     text = (
         f'[models.procedural]\nbackend = "procedural"\nwrap = "{WRAP}"\n'
-        f"step_delay = {step_delay!r}\n\n"
+        f"wrap_options = {{ step_delay = {step_delay!r} }}\n\n"
         f"[aliases]\n{aliases}\n"
     )
     if not path.exists() or path.read_text() != text:

@@ -31,7 +31,8 @@ backend = "diffusers"
 pipeline = "WanPipeline"
 weights = "{{weights}}"
 steps = 8
-step_delay = {STEP_DELAY}
+wrap = "tests.backends:slow_reported_steps"
+wrap_options = {{{{ step_delay = {STEP_DELAY} }}}}
 native_sizes = ["64x32", "32x64"]
 native_fps = 8
 max_frames = 17

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import SlowProcedural, slow_models
+from tests.backends import SlowBackend, slow_models
 from vidserve.domain import GenerationRequest
 from vidserve.engine.loader import load_backend
 from vidserve.engine.procedural import ProceduralBackend
@@ -42,7 +42,7 @@ def test_the_worker_wraps_the_backend_and_each_step_is_held_back() -> None:
     served = registry.get("sora-2")
     assert served is not None
     backend = load_backend(served.spec)
-    assert isinstance(backend, SlowProcedural) and backend.step_delay == 0.15
+    assert isinstance(backend, SlowBackend) and backend.step_delay == 0.15
     assert isinstance(backend.inner, ProceduralBackend) and backend.name == "procedural"
     steps: list[int] = []
     start = time.perf_counter()
@@ -63,3 +63,32 @@ def test_bad_wraps_are_configuration_errors(tmp_path: Path) -> None:
     assert served is not None
     with pytest.raises(ConfigurationError, match="did not return a VideoBackend"):
         load_backend(served.spec)
+
+
+def test_a_diffusers_model_takes_a_wrap_with_its_own_options(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(
+        '[models.m]\nbackend = "diffusers"\npipeline = "WanPipeline"\nweights = "./w"\n'
+        'wrap = "tests.backends:slow_reported_steps"\nwrap_options = { step_delay = 0.2 }\n'
+    )
+    served = ModelRegistry.from_file(path).get("m")
+    assert served is not None and served.spec.diffusers is not None  # the engine's keys parsed
+    backend = load_backend(served.spec)
+    assert isinstance(backend, SlowBackend) and backend.after_step
+    assert backend.step_delay == 0.2
+    assert type(backend.inner).__name__ == "DiffusersBackend"  # weights load on the first job
+
+
+def test_wrap_options_need_a_wrap_and_the_engine_keeps_no_delay_of_its_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('[models.m]\nbackend = "procedural"\nwrap_options = { step_delay = 1 }\n')
+    with pytest.raises(ConfigurationError, match="wrap_options must be a table, beside wrap"):
+        ModelRegistry.from_file(path)
+    path.write_text(
+        '[models.m]\nbackend = "diffusers"\npipeline = "WanPipeline"\nweights = "./w"\n'
+        "step_delay = 0.5\n"
+    )
+    with pytest.raises(ConfigurationError, match="step_delay"):
+        ModelRegistry.from_file(path)

@@ -13,19 +13,25 @@ from vidserve.errors import ConfigurationError
 
 
 def load_backend(spec: ModelSpec, *, caption: str = "label") -> VideoBackend:
+    backend = _engine(spec, caption)
+    wrap = spec.options.get("wrap")
+    if wrap is None:
+        return backend
+    # "module:function": the operator's wrapper of the backend (the registry checked the form)
+    import importlib
+
+    module, _, attr = str(wrap).partition(":")
+    wrapped = getattr(importlib.import_module(module), attr)(backend, spec)
+    if not isinstance(wrapped, VideoBackend):
+        raise ConfigurationError(f"wrap {wrap!r} did not return a VideoBackend")
+    return wrapped
+
+
+def _engine(spec: ModelSpec, caption: str) -> VideoBackend:
     if spec.backend == "procedural":
         from vidserve.engine.procedural import ProceduralBackend
 
-        backend: VideoBackend = ProceduralBackend(sizes=spec.capabilities.sizes, caption=caption)
-        wrap = spec.options.get("wrap")
-        if wrap is not None:  # "module:function": the operator's wrapper of the backend
-            import importlib
-
-            module, _, attr = str(wrap).partition(":")
-            backend = getattr(importlib.import_module(module), attr)(backend, spec)
-            if not isinstance(backend, VideoBackend):
-                raise ConfigurationError(f"wrap {wrap!r} did not return a VideoBackend")
-        return backend
+        return ProceduralBackend(sizes=spec.capabilities.sizes, caption=caption)
     if spec.backend == "diffusers":
         # light: torch is imported on the first job, in the generation thread
         from vidserve.engine.diffusion.backend import DiffusersBackend

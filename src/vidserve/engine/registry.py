@@ -21,10 +21,11 @@ it at start); its jobs fail with ``model_unavailable`` and that reason, and the 
 keep serving. A malformed file raises :class:`~vidserve.errors.ConfigurationError` naming the
 file, the model and the key.
 
-A ``procedural`` entry may set ``wrap = "package.module:function"``: in the worker (only there is
-it imported) the loaded backend is replaced by ``function(backend, spec)``, a wrapper of the
-operator's own (instrumentation, throttling; the test-suite slows steps down with one); what
-the entry lists and can do stays the backend's.
+Any entry may set ``wrap = "package.module:function"``: in the worker (only there is it
+imported) the loaded backend is replaced by ``function(backend, spec)``, a wrapper of the
+operator's own (instrumentation, throttling; the test-suite slows steps down with one), which
+reads its own parameters from the entry's ``wrap_options`` table; what the entry lists and can
+do stays the backend's.
 
 Every entry may set ``sizes``, ``seconds``, ``fps`` (of the output file) and, to switch a
 feature off, ``image_reference = false`` or ``remix = false``.
@@ -113,10 +114,17 @@ class ModelRegistry:
                     f"models file {path}: model {name!r} has unknown backend {backend!r} "
                     f"(known: {', '.join(BACKENDS)})"
                 )
-            if "wrap" in entry and (backend != "procedural" or not is_import_path(entry["wrap"])):
+            if "wrap" in entry and not is_import_path(entry["wrap"]):
                 raise ConfigurationError(
                     f"models file {path}: model {name!r}: wrap must be 'module:function', "
-                    "on a procedural model"
+                    f"got {entry['wrap']!r}"
+                )
+            if not isinstance(entry.get("wrap_options", {}), dict) or (
+                "wrap_options" in entry and "wrap" not in entry
+            ):
+                raise ConfigurationError(
+                    f"models file {path}: model {name!r}: wrap_options must be a table, "
+                    "beside wrap"
                 )
             models[name] = _spec(path, name, backend, entry)
         if not models:
@@ -195,7 +203,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
     from vidserve.engine.diffusion.options import OptionsError, check, parse
 
     try:
-        opts = parse(name, entry, path.parent)
+        opts = parse(name, {k: v for k, v in entry.items() if k not in WRAP_KEYS}, path.parent)
     except OptionsError as exc:
         raise ConfigurationError(f"models file {path}: model {name!r}: {exc}") from None
     caps = Capabilities(
@@ -226,6 +234,7 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
     return ModelSpec(name, backend, caps, options, problem, opts)
 
 
+WRAP_KEYS = ("wrap", "wrap_options")  # the wrapper's, not the engine's
 _PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 

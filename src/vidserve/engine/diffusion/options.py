@@ -70,7 +70,6 @@ KEYS = frozenset(
         "remix_strength",
         "max_sequence_length",
         "cpu_threads",
-        "step_delay",
         "call_args",
     }
 )
@@ -113,7 +112,6 @@ class DiffusersOptions:
     remix_strength: float
     max_sequence_length: int | None
     cpu_threads: int | None
-    step_delay: float
     call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
 
     @property
@@ -282,7 +280,6 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     overlap = int(_get(entry, "overlap_frames", int, d.overlap_frames))
     remix_strength = float(_get(entry, "remix_strength", float, 0.7))
     cont_strength = float(_get(entry, "continuation_strength", float, 0.85))
-    step_delay = float(_get(entry, "step_delay", float, 0.0))
     max_seq = _get(entry, "max_sequence_length", int, None)
     threads = _get(entry, "cpu_threads", int, None)
     if steps < 1:
@@ -299,8 +296,6 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
                        ("continuation_strength", cont_strength)):
         if not 0.0 < value <= 1.0:
             raise OptionsError(f"{key} must be in (0, 1]")
-    if step_delay < 0:
-        raise OptionsError("step_delay must be >= 0")
     if max_seq is not None and max_seq < 1:
         raise OptionsError("max_sequence_length must be at least 1")
     if threads is not None and threads < 1:
@@ -357,7 +352,6 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         remix_strength=remix_strength,
         max_sequence_length=max_seq,
         cpu_threads=threads,
-        step_delay=step_delay,
         call_args=dict(call_args),
     )
 

@@ -563,13 +563,10 @@ class _Job:
         kwargs = self.family.arguments(call)
         progress = self.progress
         cuda = loaded.device.type == "cuda"
-        delay = self.opts.step_delay
 
         def stepped() -> None:
             if cuda:
                 torch.cuda.synchronize(loaded.device)  # report steps the device has finished
-            if delay:
-                time.sleep(delay)
             scheduled = int(getattr(pipe, "num_timesteps", 0) or progress.steps[window.index])
             progress.steps[window.index] = scheduled
             done = min(progress.done_before + watch.steps, progress.total())
