@@ -7,10 +7,9 @@ Where one check cannot hold for this API, it is named here with the reason:
 - ``positive_data_acceptance`` runs on every operation but those in ``REFUSES_VALID_DATA``,
   where a schema-valid request can still be refused on purpose: a create with
   ``size=1792x1024`` and ``model=sora-2`` (the live service's per-model rule) or a model name
-  this server does not serve; a list's ``after`` cursor naming no stored object; a form body
-  whose nested fields the document does not yet describe as the server reads them (OpenAPI
-  sends an object in a form as one JSON part; the server reads ``expires_after[seconds]``
-  bracket keys, as OpenAI's SDK sends them; issue 15, item 12).
+  this server does not serve; a list's ``after`` cursor naming no stored object; a source or
+  clip that must exist or decode. Form bodies are described as the server reads them: a nested
+  object's fields as bracket keys (``expires_after[seconds]``), as OpenAI's SDKs send them.
 - ``max_response_time``: timings are not asserted in tests (a shared 2-core machine).
 """
 
@@ -59,7 +58,6 @@ REFUSES_VALID_DATA = {
     "POST /v1/videos/edits": "the source video must exist and be completed; form fields",
     "POST /v1/videos/extensions": "the source video must exist and be completed; form fields",
     "POST /v1/videos/characters": "the clip must decode as a video; form fields",
-    "POST /v1/files": "expires_after: bracket keys on the wire; the document: a JSON part or null",
 }
 CHECKS = [
     getattr(all_checks, name)

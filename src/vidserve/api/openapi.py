@@ -59,6 +59,44 @@ def body_doc(model: type[BaseModel], *, json: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _resolve(node: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    return schemas[ref.rsplit("/", 1)[1]] if isinstance(ref, str) else node
+
+
+def _form_schema(ref: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A body model as a form carries it: a nested object's fields become bracket keys
+    (``expires_after[seconds]``), the way OpenAI's SDKs send them and ``api/bodies.py`` reads
+    them; an optional object's fields are then all optional, but one given needs the others
+    (``dependentRequired``)."""
+    body = _resolve({"$ref": ref}, schemas)
+    properties: dict[str, Any] = {}
+    required = [r for r in body.get("required", [])]
+    dependent: dict[str, list[str]] = {}
+    for name, prop in body.get("properties", {}).items():
+        options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
+        inner = _resolve(options[0], schemas) if len(options) == 1 else {}
+        if inner.get("type") != "object" or "properties" not in inner:
+            properties[name] = prop
+            continue
+        keys = {sub: f"{name}[{sub}]" for sub in inner["properties"]}
+        properties.update({keys[sub]: value for sub, value in inner["properties"].items()})
+        inner_required = [keys[sub] for sub in inner.get("required", [])]
+        if name in required:
+            required.remove(name)
+            required.extend(inner_required)
+        else:
+            for key in inner_required:
+                dependent[key] = [k for k in inner_required if k != key]
+    form = {k: v for k, v in body.items() if k not in ("properties", "required")}
+    form["properties"] = properties
+    if required:
+        form["required"] = required
+    if dependent:
+        form["dependentRequired"] = dependent
+    return form
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Replace ``app.openapi`` with one that carries the request bodies and the bearer key."""
     bodies = dict(_BODIES)
@@ -85,6 +123,12 @@ def install(app: FastAPI, settings: Settings) -> None:
             schemas.update(js.pop("$defs", {}))
             js["title"] = name
             schemas[name] = js
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                form = operation.get("requestBody", {}).get("content", {}).get(
+                    "multipart/form-data")
+                if form is not None and "$ref" in form["schema"]:
+                    form["schema"] = _form_schema(form["schema"]["$ref"], schemas)
         app.openapi_schema = schema
         return schema
 

@@ -72,6 +72,9 @@ class ExpiresAfter(WireModel):
 class CreateFileBody(WireModel):
     """``POST /v1/files`` (multipart)."""
 
-    file: Annotated[FilePart, PlainValidator(upload("file")), WithJsonSchema(BINARY)]
+    # an empty file is refused ("The file is empty.")
+    file: Annotated[
+        FilePart, PlainValidator(upload("file")), WithJsonSchema({**BINARY, "minLength": 1})
+    ]
     purpose: contract.FilePurpose
     expires_after: ExpiresAfter | None = None
