@@ -216,7 +216,7 @@ def test_sigterm_drains_concurrent_jobs(cluster: Cluster) -> None:
     for job in longs:  # handed back, not left for the reaper
         assert rows[job["id"]]["status"] == "queued", rows[job["id"]]
         assert rows[job["id"]]["lease_owner"] is None
-    assert "released (worker stopping)" in draining.log()
+    assert "handed back to the queue (worker stopping)" in draining.log()
     helper = cluster.add_worker("--concurrency", "2").start()
     final = _wait_terminal(cluster, ids, timeout=60)
     assert all(v["status"] == "completed" for v in final.values())
