@@ -38,22 +38,32 @@ def vae_strides(vae: dict[str, Any]) -> tuple[int, int]:
     return int(spatial), int(temporal)
 
 
-class LTXFamily:
+class ConditionRoles:
+    """Roles of a family whose pipelines are text, image and condition (LTX-0.9, LTX-2): the
+    condition pipeline serves clips, and images too when it is the configured one."""
+
+    text: str
+    image: str
+    condition: str
+
+    def serves(self, pipeline: str) -> bool:
+        return pipeline in (self.text, self.image, self.condition)
+
+    def image_only(self, pipeline: str) -> bool:
+        return pipeline == self.image
+
+    def roles(self, pipeline: str) -> Roles:
+        image = self.condition if pipeline == self.condition else self.image
+        return Roles(None if pipeline == self.image else pipeline, image, self.condition)
+
+
+class LTXFamily(ConditionRoles):
+    text, image, condition = TEXT, IMAGE, CONDITION
     name = "ltx"
     # LTX-Video 0.9.x: 704x480, 24 fps; 121 frames (5 s) keep memory modest
     defaults = FamilyDefaults(((704, 480), (480, 704)), 24, 121, 9, 50, 3.0, None)
     audio = False
     video_conditioning: Literal["sdedit", "condition"] = "condition"
-
-    def serves(self, pipeline: str) -> bool:
-        return pipeline in (TEXT, IMAGE, CONDITION)
-
-    def image_only(self, pipeline: str) -> bool:
-        return pipeline == IMAGE
-
-    def roles(self, pipeline: str) -> Roles:
-        return Roles(None if pipeline == IMAGE else pipeline, IMAGE if pipeline != CONDITION
-                     else CONDITION, CONDITION)
 
     def arguments(self, call: Call) -> dict[str, Any]:
         kwargs = common_arguments(call)

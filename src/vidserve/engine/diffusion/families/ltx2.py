@@ -20,29 +20,20 @@ from vidserve.engine.diffusion.families import (
     common_arguments,
     patch_of,
 )
-from vidserve.engine.diffusion.families.ltx import vae_strides
+from vidserve.engine.diffusion.families.ltx import ConditionRoles, vae_strides
 
 TEXT = "LTX2Pipeline"
 IMAGE = "LTX2ImageToVideoPipeline"
 CONDITION = "LTX2ConditionPipeline"
 
 
-class LTX2Family:
+class LTX2Family(ConditionRoles):
+    text, image, condition = TEXT, IMAGE, CONDITION
     name = "ltx2"
     # LTX-2: 768x512 at 24 fps, 121 frames (5 s) per window
     defaults = FamilyDefaults(((768, 512), (512, 768)), 24, 121, 9, 40, 4.0, None)
     audio = True
     video_conditioning: Literal["sdedit", "condition"] = "condition"
-
-    def serves(self, pipeline: str) -> bool:
-        return pipeline in (TEXT, IMAGE, CONDITION)
-
-    def image_only(self, pipeline: str) -> bool:
-        return pipeline == IMAGE
-
-    def roles(self, pipeline: str) -> Roles:
-        return Roles(None if pipeline == IMAGE else pipeline, IMAGE if pipeline != CONDITION
-                     else CONDITION, CONDITION)
 
     def arguments(self, call: Call) -> dict[str, Any]:
         kwargs = common_arguments(call)
