@@ -328,14 +328,18 @@ const sound = {
       toggle.setAttribute("aria-pressed", String(!player.muted));
       toggle.dataset.muted = String(player.muted);
     };
-    player.addEventListener("volumechange", () => {
+    const remember = () => {
       localStorage.setItem(VOLUME_STORAGE, String(player.volume));
       localStorage.setItem(MUTED_STORAGE, String(player.muted));
       show();
-    });
+    };
+    // the player's own controls change it through "volumechange" (dispatched later, as a task);
+    // the toggle remembers at once, so a page opened right after the click already sees it
+    player.addEventListener("volumechange", remember);
     toggle.addEventListener("click", () => {
       player.muted = !player.muted;
       if (!player.muted && player.volume === 0) player.volume = 1;
+      remember();
     });
     show();
   },
