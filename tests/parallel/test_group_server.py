@@ -61,7 +61,7 @@ backend = "diffusers"
 pipeline = "WanPipeline"
 weights = "{wan}"
 steps = 12
-parallel = {{ ulysses = 2, timeout_seconds = 20 }}
+parallel = {{ ulysses = 2, timeout_seconds = 8 }}
 wrap = "tests.backends:slow_reported_steps"
 wrap_options = {{ step_delay = {STEP_DELAY} }}
 {TINY}
@@ -237,6 +237,24 @@ def test_kill_9_of_rank_1_restarts_the_group_and_reruns_the_job(
               for g in w.get("groups", [])}
     assert groups["tiny-wan-x2-slow"]["state"] == "ready"
     assert groups["tiny-wan-x2-slow"]["restarts"] == 1
+
+
+def test_a_hung_rank_is_torn_down_after_the_collective_timeout(
+    client: OpenAI, server: ServerProcess
+) -> None:
+    before = ranks("tiny-wan-x2-slow")
+    rank1 = next(pid for pid, (_, r) in before.items() if r == 1)
+    video = client.videos.create(prompt="a frozen take", model="tiny-wan-x2-slow",
+                                 size="1280x720", seconds="4")
+    wait_for(lambda: client.videos.retrieve(video.id).progress >= 10, 120, "progress")
+    os.kill(rank1, signal.SIGSTOP)  # hangs: alive, but in no collective any more
+    stopped_at = time.monotonic()
+    wait_for(lambda: rank1 not in ranks(), 60, "the hung rank to be killed")
+    assert time.monotonic() - stopped_at >= 7  # not before the timeout (8 s)
+    wait_for(lambda: client.videos.retrieve(video.id).status == "completed", 240,
+             "the job to be re-run")
+    assert server.row(video.id)["attempt"] == 2
+    assert not (set(ranks("tiny-wan-x2-slow")) & set(before))
 
 
 def test_ring_on_cpu_is_unavailable_with_the_reason(client: OpenAI) -> None:
