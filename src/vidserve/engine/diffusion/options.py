@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidserve.engine.diffusion import knobs
 from vidserve.engine.diffusion.families import Configs, Family, Roles, family_for
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-OFFLOAD = ("none", "model", "sequential")
+OFFLOAD = ("none", "model", "sequential", "group")
 CONTINUATION = ("auto", "video", "image", "stretch")
 
 # keys the registry itself reads for every backend
@@ -73,7 +74,7 @@ KEYS = frozenset(
         "call_args",
         "parallel",
     }
-)
+) | knobs.KEYS  # the speed knobs (attention backend, compile, LoRA, quantization, cache...)
 
 PARALLEL_KEYS = frozenset({"ulysses", "ring", "timeout_seconds", "start_timeout_seconds"})
 
@@ -123,6 +124,14 @@ def _parallel(entry: dict[str, Any]) -> ParallelOptions | None:
         raise OptionsError("parallel needs ulysses or ring of at least 2 (a group of 2+ devices)")
     if entry.get("offload", "none") != "none":
         raise OptionsError("parallel and offload do not mix: each rank keeps its weights resident")
+    # knobs that would make the ranks diverge or that are not verified under parallelism
+    if "cache" in entry:  # each rank would decide to skip blocks from its own shard
+        raise OptionsError("parallel and cache do not mix: each rank would decide from its own "
+                           "part of the sequence whether to skip, and the ranks would diverge")
+    if entry.get("compile", "off") != "off":
+        raise OptionsError("parallel and compile are not verified together: leave compile off")
+    if "base" in entry:
+        raise OptionsError("parallel and base do not mix: each group loads its own weights")
     return found
 
 
@@ -165,6 +174,7 @@ class DiffusersOptions:
     max_sequence_length: int | None
     cpu_threads: int | None
     call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
+    speed: knobs.Speed = field(default_factory=knobs.Speed)
     parallel: ParallelOptions | None = None  # one job over a group of devices
 
     @property
@@ -214,6 +224,7 @@ class DiffusersOptions:
             facts["image_pipeline"] = self.image_pipeline
         if self.video_pipeline:
             facts["video_pipeline"] = self.video_pipeline
+        facts.update(self.speed.describe(self.offload))
         if self.parallel is not None:
             p = self.parallel
             facts["parallel"] = f"ulysses={p.ulysses},ring={p.ring} ({p.world_size} ranks)"
@@ -374,6 +385,12 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     elif continuation == "image" and image_pipeline is None:
         raise OptionsError('continuation = "image" needs an image_pipeline')
 
+    offload = _choice(entry, "offload", OFFLOAD, "none")
+    try:
+        speed = knobs.parse(name, entry, base_dir, offload)
+    except knobs.KnobError as exc:
+        raise OptionsError(str(exc)) from None
+
     return DiffusersOptions(
         name=name,
         family=family.name,
@@ -393,7 +410,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
             _choice(entry, "vae_dtype", DTYPES, "auto") if "vae_dtype" in entry else d.vae_dtype
         ),
         device=str(_get(entry, "device", str, "auto")),
-        offload=_choice(entry, "offload", OFFLOAD, "none"),
+        offload=offload,
         vae_tiling=bool(_get(entry, "vae_tiling", bool, False)),
         vae_slicing=bool(_get(entry, "vae_slicing", bool, False)),
         steps=steps,
@@ -409,8 +426,17 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         max_sequence_length=max_seq,
         cpu_threads=threads,
         call_args=dict(call_args),
+        speed=speed,
         parallel=_parallel(entry),
     )
+
+
+def _offline(opts: DiffusersOptions) -> bool:
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return opts.local_files_only
+    return bool(constants.HF_HUB_OFFLINE) or opts.local_files_only
 
 
 def _check_one(weights: str, local: bool, opts: DiffusersOptions) -> str | None:
@@ -488,6 +514,8 @@ def check(opts: DiffusersOptions) -> str | None:
     problem = _check_one(opts.weights, opts.local, opts)
     if problem is None and opts.image_weights is not None:
         problem = _check_one(opts.image_weights, opts.image_local, opts)
+    if problem is None:
+        problem = knobs.problem(opts.speed, _offline(opts))
     if problem is not None:
         return problem
     family = opts.model_family
