@@ -344,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, default=None,
                         help="reuse/keep the random weights here (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--parallel", type=int, default=0, metavar="N",
+                        help="also one clip on N devices, parallel = { ulysses = N } "
+                             "(bench/parallel_wan.py; on CPU: gloo ranks, equality only)")
     args = parser.parse_args(argv)
     tiny = args.tiny
     args.attention = args.attention or ("_native_math" if tiny else "_native_cudnn")
@@ -442,7 +445,18 @@ def main(argv: list[str] | None = None) -> int:
         shown = f"{mfu:6.1%} effective" if row.effective else f"{mfu:6.1%} bf16     "
         print(f"  {row.name:<28} {step:9.4f} {total:10.2f}s {x_step:6.2f}x {x_total:6.2f}x "
               f"{shown:>14}  {results[0].kernel}")
-    if tiny:
+    if args.parallel > 1:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from parallel_wan import measure, report
+
+        one, group = measure(folder, ranks=args.parallel, device=device,
+                             dtype="float32" if tiny else "bfloat16", steps=steps,
+                             width=shape.width, height=shape.height, frames=shape.frames,
+                             seed=args.seed, tiny=tiny)
+        print(f"\none clip on 1 device and on {args.parallel} (vidserve default, "
+              f"parallel = {{ ulysses = {args.parallel} }}):")
+        print("\n".join(report(one, group, timing=not tiny)))
+    if tiny:  # after the parallel rows: it changes the process's attention default
         error = flop_check(bench)
         print(f"\nFLOP model vs torch.utils.flop_counter (tiny, _native_math, one pass): "
               f"{error:.2%} apart")

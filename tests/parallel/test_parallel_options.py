@@ -68,3 +68,13 @@ def test_ltx_families_under_ulysses_are_unavailable(pipeline: str, tmp_path: Pat
                        "parallel": {"ulysses": 2}})
     problem = check(opts)
     assert problem is not None and "does not split LTX" in problem
+
+
+@pytest.mark.parametrize(("knob", "message"), [
+    ({"cache": {"kind": "first_block"}}, "parallel and cache do not mix"),
+    ({"compile": "regional"}, "parallel and compile are not verified"),
+    ({"base": "other"}, "parallel and base do not mix"),
+])
+def test_knobs_that_would_split_the_ranks_are_refused(knob: dict[str, Any], message: str) -> None:
+    with pytest.raises(OptionsError, match=message):
+        parse("m", _entry(parallel={"ulysses": 2}, **knob))
