@@ -104,8 +104,14 @@ class ModelRegistry:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"models file {path}: {exc}") from None
+        from vidserve.engine.diffusion.knobs import KnobError, inherit
+
+        try:  # a name with base = "other" is completed from the other's entry
+            entries = inherit(data.get("models") or {})
+        except KnobError as exc:
+            raise ConfigurationError(f"models file {path}: {exc}") from None
         models: dict[str, ModelSpec] = {}
-        for name, entry in (data.get("models") or {}).items():
+        for name, entry in entries.items():
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
             backend = entry.get("backend", "procedural")

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidserve.engine.diffusion import knobs
 from vidserve.engine.diffusion.families import Configs, Family, Roles, family_for
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-OFFLOAD = ("none", "model", "sequential")
+OFFLOAD = ("none", "model", "sequential", "group")
 CONTINUATION = ("auto", "video", "image", "stretch")
 
 # keys the registry itself reads for every backend
@@ -72,7 +73,7 @@ KEYS = frozenset(
         "cpu_threads",
         "call_args",
     }
-)
+) | knobs.KEYS  # the speed knobs (attention backend, compile, LoRA, quantization, cache...)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -113,6 +114,7 @@ class DiffusersOptions:
     max_sequence_length: int | None
     cpu_threads: int | None
     call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
+    speed: knobs.Speed = field(default_factory=knobs.Speed)
 
     @property
     def model_family(self) -> Family:
@@ -197,6 +199,7 @@ class DiffusersOptions:
             facts["image_pipeline"] = self.image_pipeline
         if self.video_pipeline:
             facts["video_pipeline"] = self.video_pipeline
+        facts.update(self.speed.describe(self.offload))
         return facts | self.methods()
 
 
@@ -354,6 +357,12 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
     elif continuation == "image" and image_pipeline is None:
         raise OptionsError('continuation = "image" needs an image_pipeline')
 
+    offload = _choice(entry, "offload", OFFLOAD, "none")
+    try:
+        speed = knobs.parse(name, entry, base_dir, offload)
+    except knobs.KnobError as exc:
+        raise OptionsError(str(exc)) from None
+
     return DiffusersOptions(
         name=name,
         family=family.name,
@@ -373,7 +382,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
             _choice(entry, "vae_dtype", DTYPES, "auto") if "vae_dtype" in entry else d.vae_dtype
         ),
         device=str(_get(entry, "device", str, "auto")),
-        offload=_choice(entry, "offload", OFFLOAD, "none"),
+        offload=offload,
         vae_tiling=bool(_get(entry, "vae_tiling", bool, False)),
         vae_slicing=bool(_get(entry, "vae_slicing", bool, False)),
         steps=steps,
@@ -389,7 +398,16 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         max_sequence_length=max_seq,
         cpu_threads=threads,
         call_args=dict(call_args),
+        speed=speed,
     )
+
+
+def _offline(opts: DiffusersOptions) -> bool:
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return opts.local_files_only
+    return bool(constants.HF_HUB_OFFLINE) or opts.local_files_only
 
 
 def _check_one(weights: str, local: bool, opts: DiffusersOptions) -> str | None:
@@ -467,6 +485,8 @@ def check(opts: DiffusersOptions) -> str | None:
     problem = _check_one(opts.weights, opts.local, opts)
     if problem is None and opts.image_weights is not None:
         problem = _check_one(opts.image_weights, opts.image_local, opts)
+    if problem is None:
+        problem = knobs.problem(opts.speed, _offline(opts))
     if problem is not None:
         return problem
     family = opts.model_family

@@ -23,9 +23,9 @@ from PIL import Image
 
 from vidserve.domain import Audio, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
-from vidserve.engine.diffusion import hooks
+from vidserve.engine.diffusion import hooks, lora, speed
 from vidserve.engine.diffusion.families import Call, Family, Geometry, Role
-from vidserve.engine.diffusion.options import DiffusersOptions
+from vidserve.engine.diffusion.options import DiffusersOptions, read_configs
 from vidserve.engine.diffusion.plan import (
     AudioStitcher,
     Resampler,
@@ -205,6 +205,7 @@ class Loaded:
     geometry: Geometry
     lock: threading.Lock = field(default_factory=threading.Lock)
     handles: list[Any] = field(default_factory=list)
+    tuning: speed.Tuning | None = None  # the speed knobs in force (shared on one base)
 
     def view(self, role: Role) -> Any:
         name = getattr(self.opts.roles, role)
@@ -259,8 +260,17 @@ def denoisers(pipe: Any) -> dict[str, torch.nn.Module]:
 
 
 def load(opts: DiffusersOptions) -> Loaded:
-    """Load the weights of one model; raise :class:`LoadError` with a reason. The weights
-    were checked at start (``options.check``); corrupt files fail here."""
+    """Load the weights of one model, or share the resident ones of its ``base``; raise
+    :class:`LoadError` with a reason. The weights were checked at start
+    (``options.check``); corrupt files fail here."""
+    try:
+        return lora.resident(opts, _load)
+    except BaseException:
+        lora.forget(opts)
+        raise
+
+
+def _load(opts: DiffusersOptions) -> Loaded:
     device = _resolve_device(opts.device)
     if opts.dtype == "auto":
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -271,8 +281,10 @@ def load(opts: DiffusersOptions) -> Loaded:
     _quiet_progress_bars()
     family = opts.model_family
 
+    index = read_configs(opts.weights, opts.local, opts).get("", {})
+    present = [k for k, v in index.items() if isinstance(v, list) and None not in v]
     main = _pipeline_class(opts.pipeline).from_pretrained(
-        opts.weights, **_from_kwargs(opts, dtype)
+        opts.weights, **_from_kwargs(opts, dtype), **speed.load_kwargs(opts, present)
     )
     image_source = None
     if opts.image_weights is not None and opts.image_pipeline is not None:
@@ -296,16 +308,42 @@ def load(opts: DiffusersOptions) -> Loaded:
             vae.enable_tiling()
         if opts.vae_slicing:
             vae.enable_slicing()
-    offload = opts.offload if device.type == "cuda" else "none"
+    offload = opts.offload if device.type == "cuda" or opts.offload == "group" else "none"
     if opts.offload != "none" and offload == "none":
         log.warning("model %s: offload = %r ignored on %s", opts.name, opts.offload, device)
     if offload == "none":
         for pipe in resident:
             pipe.to(device)
     loaded = Loaded(opts, family, main, image_source, device, dtype, geometry)
-    for pipe in resident:
-        loaded.handles.extend(hooks.install(denoisers(pipe)))
+    compiled = opts.speed.compile != "off"
+    for pipe in resident:  # a compiled block must stay free of Python hooks
+        loaded.handles.extend(hooks.install(denoisers(pipe), blocks=not compiled))
+    try:
+        loaded.tuning = speed.apply(main, opts, device, dtype)
+    except (RuntimeError, ValueError, ImportError) as exc:  # e.g. a backend's package
+        raise LoadError(f"{type(exc).__name__}: {str(exc).strip()[:300]}") from None
+    if compiled:
+        _warm_up(loaded)
     return loaded
+
+
+def _warm_up(loaded: Loaded) -> None:
+    """One step at the first native size and the full window, so that no job pays the
+    compile: the graphs are dynamic in the sizes (``speed.apply``), so other sizes and
+    window lengths reuse them; each job's log line counts any graph it still compiled."""
+    opts = loaded.opts
+    before = speed.compiles()
+    started = time.perf_counter()
+    budget = floor_length(opts.max_frames, loaded.geometry.temporal)
+    for width, height in opts.native_sizes[:1]:
+        image = None if opts.text_to_video else np.full((height, width, 3), 127, np.uint8)
+        request = GenerationRequest(model=opts.name, prompt="warm-up", width=width,
+                                    height=height, seconds=1, seed=0, fps=opts.native_fps,
+                                    steps=1, reference_image=image)
+        job = _Job(loaded, request, lambda done, total: None, lambda: False)
+        job._run_window(Window(0, 0, budget, 0))  # the first window of a long clip
+    log.info("model %s: compile = %s warmed up in %.1fs (%d graphs)", opts.name,
+             opts.speed.compile, time.perf_counter() - started, speed.compiles() - before)
 
 
 def _activate(loaded: Loaded, pipe: Any) -> None:
@@ -428,6 +466,7 @@ class _Job:
         self.source: dict[int, Image.Image] = {}
         self.calls: list[tuple[Role, dict[str, int]]] = []  # denoiser calls per window
         self.window: Window | None = None
+        self.figures = speed.CallFigures()  # cache skips and compiles, over all windows
         self.started = time.perf_counter()
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -522,7 +561,8 @@ class _Job:
                 f"assembled {self.resampler.emitted} frames where {r.num_frames} were due",
             )
         elapsed = time.perf_counter() - self.started
-        log.info("generated %s in %.2fs (%d steps)", r.model, elapsed, self.progress.total())
+        log.info("generated %s in %.2fs (%d steps)%s", r.model, elapsed, self.progress.total(),
+                 speed.report(self.opts, self.figures))
 
     def _load_source(self) -> None:
         r = self.request
@@ -615,14 +655,17 @@ class _Job:
             watch.check()
 
         watch = hooks.Watch(self.should_stop, stepped)
+        tuning = loaded.tuning or speed.Tuning(self.opts.speed)
         with loaded.lock:
             watch.check()  # a cancel while waiting for the other job
             _activate(loaded, pipe)
-            with hooks.watching(watch, pipe.scheduler), torch.inference_mode():
+            with tuning.call(loaded, pipe) as figures, hooks.watching(watch, pipe.scheduler), \
+                    torch.inference_mode():
                 output = pipe(**kwargs)
                 frames = _frames_of(output, self.width, self.height)
                 sound = self.family.sound(pipe, output)
         del output
+        self.figures.add(figures)
         progress.steps[window.index] = watch.steps
         progress.done_before += watch.steps
         log.info(
