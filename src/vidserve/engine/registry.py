@@ -221,9 +221,11 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         text_to_video=opts.text_to_video,
         remix_from_source=opts.remix_uses_source,
         # edit: the video pipeline on the source clip; extend: image-to-video from its last
-        # frame, or the video pipeline continuing it
+        # frame, or the video pipeline continuing its last frames; characters: reference
+        # images (Wan VACE). How each is done: opts.methods(), in extra
         edit=opts.video_pipeline is not None,
         extend=opts.image_to_video or opts.video_pipeline is not None,
+        characters=opts.characters,
         audio=opts.audio,
         extra=opts.describe(),
     )

@@ -142,6 +142,42 @@ class DiffusersOptions:
         return self.image_pipeline is not None
 
     @property
+    def characters(self) -> bool:
+        """A create's characters reach the pipeline as reference images (Wan VACE)."""
+        return self.model_family.references
+
+    def methods(self) -> dict[str, str]:
+        """How this model edits, extends and shows characters (what it cannot do is left
+        out): ``vidserve models``, ``GET /vidserve/models`` and docs/models.md say the same."""
+        conditioning = self.model_family.video_conditioning
+        video, image = self.video_pipeline, self.image_pipeline
+        out: dict[str, str] = {}
+        if video is not None:
+            out["edit_by"] = {
+                "sdedit": f"{video}: the source's frames re-noised to remix_strength (SDEdit)",
+                "condition": f"{video}: the source's frames as a conditioning clip at "
+                             "remix_strength",
+                "mask": f"{video}: the source's frames as the control video, every frame "
+                        "regenerated",
+            }[conditioning] + (", the source's sound kept" if self.audio else "")
+        if self.continuation == "video" and video is not None and conditioning != "sdedit":
+            how = "masked known" if conditioning == "mask" else "conditioning frames"
+            out["extend_by"] = (
+                f"{video}: the source's last {self.overlap_frames} native frames ({how}) start "
+                "the new window" + (", its sound continued" if self.audio else "")
+            )
+        elif image is not None:
+            out["extend_by"] = f"{image}: image-to-video from the source's last frame"
+        elif video is not None:
+            out["extend_by"] = f"{video}: the source's last frame held and re-noised (SDEdit)"
+        if self.characters:
+            out["characters_by"] = (
+                f"{self.pipeline}: reference images, one per character (the frame of its clip "
+                "where the subject is largest and sharpest)"
+            )
+        return out
+
+    @property
     def remix_uses_source(self) -> bool:
         """Remix conditions on the source clip (V2V / condition), or its first frame."""
         return self.video_pipeline is not None or not self.text_to_video
@@ -164,7 +200,7 @@ class DiffusersOptions:
         if self.video_pipeline:
             facts["video_pipeline"] = self.video_pipeline
         facts.update(self.speed.describe(self.offload))
-        return facts
+        return facts | self.methods()
 
 
 class OptionsError(ValueError):

@@ -31,8 +31,10 @@ from vidserve.engine.diffusion.plan import (
     Resampler,
     Stitcher,
     Window,
+    carry_over,
     choose_native_size,
     fit_frame,
+    fit_reference,
     floor_length,
     native_frame_count,
     plan_windows,
@@ -418,17 +420,20 @@ class _Job:
         budget = floor_length(opts.max_frames, factor)
 
         # what conditions the first window, and how later windows continue
+        self.condition = self.family.video_conditioning != "sdedit"
+        continuing = request.continue_from is not None and roles.video is not None
         self.mode = "text"
         if request.source_video is not None and roles.video is not None:
             self.mode = "source-video"  # remix / edit: the source clip, window by window
         elif request.source_video is not None and roles.text is None:
             self.mode = "source-image"  # an image-only model: re-generate from the first frame
+        elif continuing and self.condition and opts.continuation == "video":
+            self.mode = "continue"  # an extension: the source's last frames kept, then new ones
         elif request.reference_image is not None and roles.image is not None:
             self.mode = "image"  # input_reference, or an extension's last frame
-        elif request.continue_from is not None and roles.video is not None:
-            self.mode = "continue"  # an extension through the video pipeline
+        elif continuing:
+            self.mode = "continue"  # an extension re-noising the source's last frame (SDEdit)
         continuation = "video" if self.mode == "source-video" else opts.continuation
-        self.condition = self.family.video_conditioning == "condition"
         if continuation == "video":
             overlap = opts.overlap_frames
             if self.condition:
@@ -437,6 +442,11 @@ class _Job:
         else:
             self.overlap = 1
         self.continuation = continuation
+        # an extension on a conditioning model: the windows cover the source's last frames
+        # first (``lead`` native frames, regenerated as given and then dropped) and the new
+        # segment after them
+        self.context = self._context(request) if self.mode == "continue" else []
+        self.lead = len(self.context) if self.condition else 0
 
         needed = native_frame_count(request.seconds, opts.native_fps)
         if continuation == "stretch" or budget <= 1:
@@ -444,11 +454,15 @@ class _Job:
             self.windows = [Window(0, 0, valid_length(self.total, factor), 0)]
         else:
             self.total = needed
-            self.windows = plan_windows(needed, budget, self.overlap, factor)
+            self.windows = plan_windows(self.lead + needed, budget, self.overlap, factor)
         self.progress = _Progress([self._expected_steps(w) for w in self.windows])
-        self.stitcher = Stitcher(self.windows, self.total)
+        self.stitcher = Stitcher(self.windows, self.lead + self.total)
         self.resampler = Resampler(self.total, request.num_frames)
-        self.sound = AudioStitcher(opts.native_fps, request.seconds)
+        self.sound = AudioStitcher(opts.native_fps, request.seconds, self.lead)
+        self.references = [
+            fit_reference(c.reference, self.width, self.height)
+            for c in request.characters if c.reference is not None
+        ] if self.family.references else []
         self.source: dict[int, Image.Image] = {}
         self.calls: list[tuple[Role, dict[str, int]]] = []  # denoiser calls per window
         self.window: Window | None = None
@@ -471,9 +485,25 @@ class _Job:
     def _video_strength(self, window: Window) -> float:
         if self.mode == "source-video":
             return self._strength(self.opts.remix_strength)
-        if self.condition and window.index > 0:
-            return 1.0  # the overlap frames are kept as they are
+        if self.condition:
+            return 1.0  # the given frames (source's or previous window's) are kept as they are
         return self._strength(self.opts.continuation_strength)
+
+    def _context(self, request: GenerationRequest) -> list[Image.Image]:
+        """The source's last frames an extension continues, at the native frame rate: as
+        many as a later window's overlap on a conditioning model, the last one alone on an
+        SDEdit one (it is held and re-noised)."""
+        assert request.continue_from is not None
+        given = list(request.continue_frames) or [request.continue_from]
+        spans = max(1, len(given) * self.opts.native_fps // max(request.fps, 1))
+        count = floor_length(min(self.overlap, spans), self.loaded.geometry.temporal)
+        if not self.condition:
+            count = 1
+        picked = []
+        for j in range(count):  # native frame j, (count - 1 - j) native frames before the end
+            back = round((count - 1 - j) * request.fps / self.opts.native_fps)
+            picked.append(given[max(0, len(given) - 1 - back)])
+        return [fit_frame(f, self.width, self.height) for f in picked]
 
     def _expected_steps(self, window: Window) -> int:
         if self._role(window) == "video" and not self.condition:
@@ -494,6 +524,10 @@ class _Job:
         self.source.clear()
 
     def audio(self) -> Audio | None:
+        if self.mode == "source-video" and self.request.source_audio is not None:
+            # an edit keeps the source's sound: the condition pipelines condition on frames
+            # only, and the edited frames keep the source's timing
+            return self.request.source_audio
         return self.sound.result()
 
     # -- the clip ---------------------------------------------------------------------------
@@ -502,10 +536,11 @@ class _Job:
         r = self.request
         log.info(
             "generating %s: %dx%d native for %dx%d, %d native frames at %d fps -> %d frames, "
-            "%d window(s) of %s, mode %s",
+            "%d window(s) of %s, mode %s, %d context frame(s), %d reference image(s)",
             r.model, self.width, self.height, r.width, r.height, self.total,
             self.opts.native_fps, r.num_frames, len(self.windows),
-            ",".join(str(w.length) for w in self.windows), self.mode,
+            ",".join(str(w.length) for w in self.windows), self.mode, self.lead,
+            len(self.references),
         )
         if self.mode.startswith("source"):
             self._load_source()
@@ -514,8 +549,12 @@ class _Job:
                 raise GenerationCancelled(f"stopped before window {window.index + 1}")
             self.window = window
             frames = self._run_window(window)
+            if window.index == 0 and self.lead:  # an extension: no jump at the join
+                given = np.asarray(self.context[-1])
+                frames = carry_over(frames, given, self.lead, 2 * self.lead, -(-self.lead // 3))
             for index, frame in self.stitcher.add(window, frames):
-                yield from self.resampler.feed(index, frame)
+                if index >= self.lead:  # the source's own frames come first in the file
+                    yield from self.resampler.feed(index - self.lead, frame)
         if self.resampler.emitted != r.num_frames:  # pragma: no cover - plan invariant
             raise GenerationFailed(
                 "generation_failed",
@@ -562,17 +601,18 @@ class _Job:
         image: Image.Image | None = None
         video: list[Image.Image] | None = None
         strength = 1.0
+        known = 0
         if role == "video":
             strength = self._video_strength(window)
             if self.mode == "source-video":
                 video = self._source_frames(window)
             else:
-                if window.index == 0:  # an extension: continue the source's last frame
-                    assert r.continue_from is not None
-                    tail = [fit_frame(r.continue_from, self.width, self.height)]
+                if window.index == 0:  # an extension: continue the source's last frames
+                    tail = list(self.context)
                 else:
                     tail = [fit_frame(f, self.width, self.height)
                             for f in self.stitcher.tail(window.overlap)]
+                known = len(tail)
                 # an SDEdit pipeline re-noises a whole window: hold the last frame
                 pad = 0 if self.condition else window.length - len(tail)
                 video = tail + [tail[-1]] * pad
@@ -591,7 +631,8 @@ class _Job:
             num_frames=window.length, steps=self.steps, guidance=self.guidance,
             fps=self.opts.native_fps, generator=self._generator(window),
             max_sequence_length=self.opts.max_sequence_length, image=image, video=video,
-            strength=strength, extra=dict(self.opts.call_args),
+            strength=strength, known=known, references=self.references,
+            extra=dict(self.opts.call_args),
         )
 
     def _run_window(self, window: Window) -> list[Frame]:
