@@ -8,6 +8,10 @@ other configs of :data:`~vidserve.engine.diffusion.knobs.CACHE_KINDS`. What vids
 - a reset of the cache's state before every pipeline call (``HookRegistry.
   reset_stateful_hooks``), so a job never reuses residuals of the job before it and the same
   (prompt, seed) gives the same frames every time;
+- for a pipeline that does not name its denoiser calls (``WanVideoToVideoPipeline`` runs the
+  transformer without ``cache_context``, which the cache hooks need), the names the other
+  pipelines use: ``cond`` then ``uncond`` within each step with classifier-free guidance,
+  ``cond`` without (:func:`named_calls`);
 - a count of the evaluations the cache really ran: a diffusers ``ModelHook`` registered on
   each transformer block and attention module *before* the cache's hooks sits inside them,
   so it sees a call only when the cache lets the module compute. Skipped = called - run.
@@ -16,6 +20,9 @@ other configs of :data:`~vidserve.engine.diffusion.knobs.CACHE_KINDS`. What vids
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,3 +151,49 @@ def enable(spec: Cache, denoisers: list[torch.nn.Module], steps: int) -> StepCac
         registry.check_if_exists_or_initialize(module).register_hook(
             Called(counter.tally), _COUNT_HOOK + "_called")
     return cache
+
+
+_naming: dict[str, bool] = {}
+
+
+def _names_its_calls(cls: type) -> bool:
+    key = f"{cls.__module__}.{cls.__qualname__}"
+    if key not in _naming:
+        try:
+            _naming[key] = "cache_context" in inspect.getsource(cls.__call__)
+        except (OSError, TypeError):  # pragma: no cover - no source: assume it does
+            _naming[key] = True
+    return _naming[key]
+
+
+@contextmanager
+def named_calls(pipe: Any, denoisers: list[torch.nn.Module], guided: bool) -> Iterator[None]:
+    """Run ``pipe`` with every denoiser call inside ``cache_context``, if it does not do so
+    itself: ``cond``/``uncond`` alternate with guidance (cond first, as diffusers' Wan
+    pipelines call them), ``cond`` without."""
+    if _names_its_calls(type(pipe)):
+        yield
+        return
+    calls = [0]
+    open_contexts: list[Any] = []
+
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        name = ("cond", "uncond")[calls[0] % 2] if guided else "cond"
+        calls[0] += 1
+        context = module.cache_context(name)  # type: ignore[operator]
+        context.__enter__()
+        open_contexts.append(context)
+
+    def leave(module: torch.nn.Module, args: Any, output: Any) -> None:
+        if open_contexts:
+            open_contexts.pop().__exit__(None, None, None)
+
+    handles = [h for model in denoisers for h in (model.register_forward_pre_hook(enter),
+                                                  model.register_forward_hook(leave))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        while open_contexts:  # a call that raised (a cancel) never reached its forward hook
+            open_contexts.pop().__exit__(None, None, None)

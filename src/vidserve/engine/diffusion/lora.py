@@ -102,9 +102,12 @@ def _has_lora(pipe: Any) -> bool:
     return callable(getattr(pipe, "get_list_adapters", None))
 
 
-def activate(loaded: Loaded, pipe: Any) -> None:
-    """Before a pipeline call (under the model's lock): this name's adapters, and only them."""
+def activate(loaded: Loaded) -> None:
+    """Before a pipeline call (under the model's lock): this name's adapters, and only them
+    (set on the resident pipeline: the job's view may hold both Wan 2.2 experts behind one
+    switch, which has no adapters of its own)."""
     speed = loaded.opts.speed
+    pipe = loaded.main
     if speed.fuse_lora or not _has_lora(pipe):
         return
     adapters = pipe.get_list_adapters()

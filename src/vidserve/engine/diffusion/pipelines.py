@@ -659,8 +659,9 @@ class _Job:
         with loaded.lock:
             watch.check()  # a cancel while waiting for the other job
             _activate(loaded, pipe)
-            with tuning.call(loaded, pipe) as figures, hooks.watching(watch, pipe.scheduler), \
-                    torch.inference_mode():
+            guided = call.guidance > 1.0
+            with tuning.call(loaded, pipe, guided) as figures, \
+                    hooks.watching(watch, pipe.scheduler), torch.inference_mode():
                 output = pipe(**kwargs)
                 frames = _frames_of(output, self.width, self.height)
                 sound = self.family.sound(pipe, output)

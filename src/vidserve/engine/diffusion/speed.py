@@ -83,17 +83,21 @@ class Tuning:
     attention: dict[str, str] = field(default_factory=dict)  # denoiser -> backend it uses
 
     @contextmanager
-    def call(self, loaded: Any, pipe: Any) -> Iterator[CallFigures]:
-        """Around one pipeline call of ``loaded`` (its lock held)."""
-        lora.activate(loaded, pipe)
+    def call(self, loaded: Any, pipe: Any, guided: bool) -> Iterator[CallFigures]:
+        """Around one pipeline call of ``loaded`` (its lock held); ``guided``: with
+        classifier-free guidance (two denoiser calls per step)."""
+        lora.activate(loaded)
         figures = CallFigures()
         before = self.cache.tally() if self.cache else None
-        if self.cache is not None:
-            self.cache.reset()
-            self.cache.running = pipe
         compiled = compiles() if self.speed.compile != "off" else 0
         try:
-            yield figures
+            if self.cache is None:
+                yield figures
+            else:
+                self.cache.reset()
+                self.cache.running = pipe
+                with step_cache.named_calls(pipe, self.cache.denoisers, guided):
+                    yield figures
         finally:
             if self.cache is not None and before is not None:
                 self.cache.running = None
