@@ -272,3 +272,23 @@ def test_ltx_under_ulysses_is_unavailable_with_the_reason(client: OpenAI) -> Non
     assert video.error is not None and video.error.code == "model_unavailable"
     assert "per-head cross-attention mask" in video.error.message
     assert not ranks("tiny-ltx-x2")
+
+
+def test_drain_stops_both_ranks_and_hands_the_job_back(
+    client: OpenAI, server: ServerProcess
+) -> None:
+    # last in this module: it stops the server (SIGTERM drains the worker: 2 s grace here)
+    group = set(ranks())
+    assert len(ranks("tiny-wan-x2-slow")) == 2
+    failures = server.log_path.read_text(errors="replace").count("device group failed")
+    video = client.videos.create(prompt="a take cut short", model="tiny-wan-x2-slow",
+                                 size="1280x720", seconds="12")
+    wait_for(lambda: client.videos.retrieve(video.id).progress >= 10, 120, "progress")
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(60)
+    row = server.row(video.id)
+    assert row["status"] == "queued" and row["attempt"] == 1  # handed back, not failed
+    wait_for(lambda: not (group & set(ranks())), 15, "every rank to exit")
+    # the ranks agreed to stop: none died or hung on the way out
+    assert server.log_path.read_text(errors="replace").count("device group failed") == failures
