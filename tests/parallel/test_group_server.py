@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,6 +239,14 @@ def test_kill_9_of_rank_1_restarts_the_group_and_reruns_the_job(
               for g in w.get("groups", [])}
     assert groups["tiny-wan-x2-slow"]["state"] == "ready"
     assert groups["tiny-wan-x2-slow"]["restarts"] == 1
+    status = subprocess.run(
+        [sys.executable, "-m", "vidserve", "status", "--no-server"], capture_output=True,
+        text=True, timeout=60, check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
+        | {"VIDSERVE_DATA_DIR": str(server.data_dir)},
+    ).stdout
+    assert "group tiny-wan-x2-slow: READY, 2 ranks, 1 restarts" in status
+    assert "group tiny-wan-ring2: UNAVAILABLE, 2 ranks, 0 restarts: rank " in status
 
 
 def test_a_hung_rank_is_torn_down_after_the_collective_timeout(
