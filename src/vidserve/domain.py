@@ -103,6 +103,9 @@ class CharacterClip:
 
     name: str
     frames: tuple[Frame, ...]
+    # the frame of the clip where the subject is largest and sharpest, cropped to it
+    # (:func:`vidserve.media.stills.reference_still`): what a reference-image model gets
+    reference: Frame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,9 @@ class GenerationRequest:
     # extension: the source's last frame; the clip's first frame must follow it seamlessly
     # (engines that cannot continue a frame get it as reference_image too)
     continue_from: Frame | None = None
+    # extension: the source's last frames (oldest first, ending with continue_from) at
+    # ``fps``, for engines that continue several frames of context
+    continue_frames: tuple[Frame, ...] = ()
     characters: tuple[CharacterClip, ...] = ()  # characters to show in the clip
     # extension / edit: the source clip's sound (None: the source is silent or has no track)
     source_audio: Audio | None = None

@@ -117,6 +117,26 @@ class WorkerMetrics:
             multiprocess_mode="mostrecent",
             **kw,
         )
+        self.cache_blocks = Counter(
+            "vidserve_cache_evaluations",
+            "Evaluations of the modules a step cache works on (blocks, or attention for "
+            "pab/faster/taylorseer): outcome=run|skipped.",
+            ["model", "outcome"],
+            **kw,
+        )
+        self.cache_skipped = Gauge(
+            "vidserve_cache_skipped_fraction",
+            "Fraction of the step cache's module evaluations skipped in the most recent job.",
+            ["model"],
+            multiprocess_mode="mostrecent",
+            **kw,
+        )
+        self.compiles = Counter(
+            "vidserve_compiled_graphs",
+            "Graphs torch.compile built during jobs (0 once warm; load-time warm-up excluded).",
+            ["model"],
+            **kw,
+        )
         self.gpu_memory = Gauge(
             "vidserve_gpu_memory_bytes",
             "GPU memory as torch sees it: kind=allocated|reserved|peak_allocated|total.",
@@ -148,6 +168,16 @@ class WorkerMetrics:
             elapsed = now - timer.generating_since
             if elapsed > 0:
                 self.steps_per_second.labels(timer.model).set(timer.steps / elapsed)
+
+    def cache_evaluations(self, model: str, run: int, skipped: int) -> None:
+        """One job's step-cache figures (the engine calls this)."""
+        self.cache_blocks.labels(model, "run").inc(run)
+        self.cache_blocks.labels(model, "skipped").inc(skipped)
+        if run + skipped:
+            self.cache_skipped.labels(model).set(skipped / (run + skipped))
+
+    def compiled(self, model: str, graphs: int) -> None:
+        self.compiles.labels(model).inc(graphs)
 
     def job_finished(self, timer: JobTimer, outcome: str) -> None:
         self.run.labels(timer.model, outcome).observe(time.monotonic() - timer.started)

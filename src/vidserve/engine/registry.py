@@ -104,8 +104,14 @@ class ModelRegistry:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"models file {path}: {exc}") from None
+        from vidserve.engine.diffusion.knobs import KnobError, inherit
+
+        try:  # a name with base = "other" is completed from the other's entry
+            entries = inherit(data.get("models") or {})
+        except KnobError as exc:
+            raise ConfigurationError(f"models file {path}: {exc}") from None
         models: dict[str, ModelSpec] = {}
-        for name, entry in (data.get("models") or {}).items():
+        for name, entry in entries.items():
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"models file {path}: [models.{name}] must be a table")
             backend = entry.get("backend", "procedural")
@@ -215,9 +221,11 @@ def _spec(path: Path, name: str, backend: str, entry: dict[str, Any]) -> ModelSp
         text_to_video=opts.text_to_video,
         remix_from_source=opts.remix_uses_source,
         # edit: the video pipeline on the source clip; extend: image-to-video from its last
-        # frame, or the video pipeline continuing it
+        # frame, or the video pipeline continuing its last frames; characters: reference
+        # images (Wan VACE). How each is done: opts.methods(), in extra
         edit=opts.video_pipeline is not None,
         extend=opts.image_to_video or opts.video_pipeline is not None,
+        characters=opts.characters,
         audio=opts.audio,
         extra=opts.describe(),
     )

@@ -552,6 +552,7 @@ async function createPage(signal) {
   const preview = $("#reference-preview", view);
   const clear = $("#reference-clear", view);
   const submit = $("#create-submit", view);
+  const cast = [];  // characters chosen for this video: {id, name}
   let models = [];
   try {
     models = await features.loadModels();
@@ -592,7 +593,56 @@ async function createPage(signal) {
     file.required = m.image_reference && !m.text_to_video;
     if (file.disabled) file.value = "";
     onReference();
+    onCharacters();
   }
+  /* characters: offered where the model takes them (its characters_by says how) */
+  function onCharacters() {
+    const m = models.find((x) => x.id === model.value);
+    const able = Boolean(m && m.characters);
+    const box = $("#characters", view);
+    box.classList.toggle("unavailable", !able);
+    for (const el of box.querySelectorAll("input, button")) el.disabled = !able;
+    $("#character-add", view).disabled = !able || cast.length >= 2;
+    const how = m && m.details && m.details.characters_by;
+    $("#character-note", view).textContent = !able
+      ? `${model.value} cannot take characters.`
+      : (how ? `${model.value}: ${how}.` : "The characters appear in the clip.");
+    $("#character-list", view).replaceChildren(...cast.map((c, i) => {
+      const item = document.createElement("li");
+      item.textContent = `${c.name} `;
+      item.dataset.id = c.id;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "ghost small";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", () => { cast.splice(i, 1); onCharacters(); });
+      item.append(remove);
+      return item;
+    }));
+  }
+  $("#character-add", view).addEventListener("click", async () => {
+    const name = $("#character-name", view).value.trim();
+    const clip = $("#character-clip", view).files[0];
+    if (!name || !clip) {
+      showError(new Error("Give the character a name and a short clip of it."), "Character");
+      return;
+    }
+    const body = new FormData();
+    body.append("name", name);
+    body.append("video", clip, clip.name);
+    $("#character-add", view).disabled = true;
+    try {
+      const { data } = await api.json("POST", "/v1/videos/characters", { form: body });
+      clearError();
+      cast.push({ id: data.id, name: data.name });
+      $("#character-name", view).value = "";
+      $("#character-clip", view).value = "";
+    } catch (err) {
+      showError(err, "The server refused this character");
+    } finally {
+      onCharacters();
+    }
+  });
   function onReference() {
     const note = $("#reference-note", view);
     const chosen = file.files && file.files[0];
@@ -632,6 +682,10 @@ async function createPage(signal) {
     body.append("seconds", seconds.value);
     if (!file.disabled && file.files && file.files[0]) {
       body.append("input_reference", file.files[0], file.files[0].name);
+    }
+    const chosen = models.find((x) => x.id === model.value);
+    if (chosen && chosen.characters) {
+      for (const c of cast) body.append("characters[][id]", c.id);
     }
     submit.disabled = true;
     $("#create-state", view).textContent = "Sending…";
@@ -792,7 +846,9 @@ async function videoPage(id, signal) {
       const f = $(form, view);
       f.classList.toggle("unavailable", !can(flag));
       $("button[type=submit]", f).disabled = !can(flag) || !done;
+      const how = model && model.details && model.details[`${flag}_by`];
       if (!can(flag)) $(note, view).textContent = `${what} is not available for ${video.model}.`;
+      else if (how) $(note, view).textContent = `${video.model}: ${how}.`;
     }
     if (model && can("extend")) extensionLengths(model);
     view.querySelector(".video-page").dataset.tools = "ready";

@@ -10,14 +10,18 @@
     upload); the engine transforms its frames, keeping size, length and motion.
   - ``extend``: the request is for the new segment only (``seconds = segment_seconds``);
     ``continue_from`` (and ``reference_image``, for engines that only do image-to-video) is
-    the source's last frame as it appears in the output, read from the end of the file.
+    the source's last frame as it appears in the output, read from the end of the file, and
+    ``continue_frames`` the source's last :data:`CONTEXT_SECONDS` of frames ending with it
+    (the context conditioning models keep as the start of the new segment's first window).
     The :class:`LeadIn` puts the source's frames first in the encoded file (decoding the
     source once, as the encoder takes them), so the result is one clip whose length is the
     stitched total and whose seam is the engine's first frame following the source's last.
 
   An edit's or extension's source that is gone (deleted, expired) fails the job with
   ``source_unavailable``.
-- ``characters``: each character's clip, decoded small at the request's fps.
+- ``characters``: each character's clip, decoded small at the request's fps, and its
+  reference still (:func:`vidserve.media.stills.reference_still` over at most
+  :data:`STILL_CANDIDATES` frames spread over the clip: the subject largest and sharpest).
 - sound: an edit's or extension's source audio is decoded once into ``source_audio`` (None
   where the source has no track). :meth:`Inputs.audio` gives the file's sound: an extension
   keeps the source's and continues it across the seam (the new segment's sound crossfaded
@@ -30,6 +34,7 @@ Which model may do what was checked when the job was created (``vidserve.service
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
@@ -60,6 +65,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("vidserve.worker")
 
 MAX_CHARACTER_FRAMES = 240
+CONTEXT_SECONDS = 1  # of the source's end an extension hands the engine as context
+STILL_CANDIDATES = 48  # frames of a character's clip scored for its reference still
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,10 @@ class LeadIn:
         return iter_frames(
             self.path, width=self.width, height=self.height, fps=self.fps, count=self.frames
         )
+
+    def tail(self, count: int) -> tuple[Frame, ...]:
+        """The last ``count`` frames of :meth:`iter` (fewer when the source is shorter)."""
+        return tuple(collections.deque(self.iter(), maxlen=count))
 
     def last(self) -> Frame:
         """The last frame of :meth:`iter`, decoded from the keyframe before it."""
@@ -163,6 +174,7 @@ class InputLoader:
         )
         seconds = video.seconds
         lead_in = None
+        context: tuple[Frame, ...] = ()
         source_audio = None
         if video.kind is JobKind.EDIT:
             assert source is not None and source.clip is not None
@@ -177,6 +189,7 @@ class InputLoader:
             try:
                 # engines that cannot continue a frame start from it as their reference image
                 reference = await asyncio.to_thread(lead_in.last)
+                context = await asyncio.to_thread(lead_in.tail, CONTEXT_SECONDS * fps)
             except MediaError as exc:
                 raise _unreadable(exc) from None
             source_audio = await _audio_of(path, video.seconds - segment)
@@ -191,6 +204,7 @@ class InputLoader:
             fps=fps,
             reference_image=reference,
             continue_from=reference if lead_in is not None else None,
+            continue_frames=context,
             source_prompt=source.prompt if source is not None else None,
             source_video=source.clip if source is not None else None,
             characters=await self._characters(video, fps),
@@ -240,6 +254,7 @@ class InputLoader:
         if not video.character_ids:
             return ()
         from vidserve.media.probe import iter_frames
+        from vidserve.media.stills import reference_still
 
         clips = []
         for character in await self.character_store.get_many(video.character_ids):
@@ -252,17 +267,19 @@ class InputLoader:
             count = min(MAX_CHARACTER_FRAMES,
                         max(1, round(character.frames * fps / DEFAULT_FPS)))
 
-            def decode(data: bytes = data, w: int = character.width,
-                       h: int = character.height, n: int = count) -> tuple[Frame, ...]:
-                return tuple(iter_frames(data, width=w, height=h, fps=fps, count=n))
+            def decode(data: bytes = data, w: int = character.width, h: int = character.height,
+                       n: int = count) -> tuple[tuple[Frame, ...], Frame]:
+                frames = tuple(iter_frames(data, width=w, height=h, fps=fps, count=n))
+                step = -(-len(frames) // STILL_CANDIDATES)
+                return frames, reference_still(frames[::step])
 
             try:
-                frames = await asyncio.to_thread(decode)
+                frames, still = await asyncio.to_thread(decode)
             except MediaError as exc:
                 raise GenerationFailed(
                     "character_unavailable", f"The clip of character '{character.id}': {exc}"
                 ) from None
-            clips.append(CharacterClip(name=character.name, frames=frames))
+            clips.append(CharacterClip(name=character.name, frames=frames, reference=still))
         return tuple(clips)
 
 

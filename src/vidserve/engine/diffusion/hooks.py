@@ -70,9 +70,10 @@ def _check_stop(module: torch.nn.Module, args: Any) -> None:
         watch.check()
 
 
-def install(denoisers: dict[str, torch.nn.Module]) -> list[Any]:
-    """Hook the denoisers (``{"transformer": ..., "transformer_2": ...}``) and their blocks;
-    returns the handles."""
+def install(denoisers: dict[str, torch.nn.Module], *, blocks: bool = True) -> list[Any]:
+    """Hook the denoisers (``{"transformer": ..., "transformer_2": ...}``) and, with
+    ``blocks``, their blocks (a compiled model's blocks stay hook-free: a cancel then stops
+    it within one denoiser call); returns the handles."""
     handles = []
     for name, model in denoisers.items():
         def counted(module: torch.nn.Module, args: Any, output: Any, name: str = name) -> None:
@@ -82,7 +83,7 @@ def install(denoisers: dict[str, torch.nn.Module]) -> list[Any]:
 
         handles.append(model.register_forward_pre_hook(_check_stop))
         handles.append(model.register_forward_hook(counted))
-        for child in model.children():
+        for child in model.children() if blocks else ():
             if isinstance(child, torch.nn.ModuleList):
                 handles.extend(block.register_forward_pre_hook(_check_stop) for block in child)
     return handles

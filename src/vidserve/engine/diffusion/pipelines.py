@@ -23,16 +23,18 @@ from PIL import Image
 
 from vidserve.domain import Audio, Clip, GenerationRequest, StepCallback, StopCheck
 from vidserve.engine.base import GenerationCancelled, GenerationFailed
-from vidserve.engine.diffusion import hooks
+from vidserve.engine.diffusion import hooks, lora, speed
 from vidserve.engine.diffusion.families import Call, Family, Geometry, Role
-from vidserve.engine.diffusion.options import DiffusersOptions
+from vidserve.engine.diffusion.options import DiffusersOptions, read_configs
 from vidserve.engine.diffusion.plan import (
     AudioStitcher,
     Resampler,
     Stitcher,
     Window,
+    carry_over,
     choose_native_size,
     fit_frame,
+    fit_reference,
     floor_length,
     native_frame_count,
     plan_windows,
@@ -203,6 +205,7 @@ class Loaded:
     geometry: Geometry
     lock: threading.Lock = field(default_factory=threading.Lock)
     handles: list[Any] = field(default_factory=list)
+    tuning: speed.Tuning | None = None  # the speed knobs in force (shared on one base)
 
     def view(self, role: Role) -> Any:
         name = getattr(self.opts.roles, role)
@@ -257,8 +260,17 @@ def denoisers(pipe: Any) -> dict[str, torch.nn.Module]:
 
 
 def load(opts: DiffusersOptions) -> Loaded:
-    """Load the weights of one model; raise :class:`LoadError` with a reason. The weights
-    were checked at start (``options.check``); corrupt files fail here."""
+    """Load the weights of one model, or share the resident ones of its ``base``; raise
+    :class:`LoadError` with a reason. The weights were checked at start
+    (``options.check``); corrupt files fail here."""
+    try:
+        return lora.resident(opts, _load)
+    except BaseException:
+        lora.forget(opts)
+        raise
+
+
+def _load(opts: DiffusersOptions) -> Loaded:
     device = _resolve_device(opts.device)
     if opts.dtype == "auto":
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -269,8 +281,10 @@ def load(opts: DiffusersOptions) -> Loaded:
     _quiet_progress_bars()
     family = opts.model_family
 
+    index = read_configs(opts.weights, opts.local, opts).get("", {})
+    present = [k for k, v in index.items() if isinstance(v, list) and None not in v]
     main = _pipeline_class(opts.pipeline).from_pretrained(
-        opts.weights, **_from_kwargs(opts, dtype)
+        opts.weights, **_from_kwargs(opts, dtype), **speed.load_kwargs(opts, present)
     )
     image_source = None
     if opts.image_weights is not None and opts.image_pipeline is not None:
@@ -294,16 +308,42 @@ def load(opts: DiffusersOptions) -> Loaded:
             vae.enable_tiling()
         if opts.vae_slicing:
             vae.enable_slicing()
-    offload = opts.offload if device.type == "cuda" else "none"
+    offload = opts.offload if device.type == "cuda" or opts.offload == "group" else "none"
     if opts.offload != "none" and offload == "none":
         log.warning("model %s: offload = %r ignored on %s", opts.name, opts.offload, device)
     if offload == "none":
         for pipe in resident:
             pipe.to(device)
     loaded = Loaded(opts, family, main, image_source, device, dtype, geometry)
-    for pipe in resident:
-        loaded.handles.extend(hooks.install(denoisers(pipe)))
+    compiled = opts.speed.compile != "off"
+    for pipe in resident:  # a compiled block must stay free of Python hooks
+        loaded.handles.extend(hooks.install(denoisers(pipe), blocks=not compiled))
+    try:
+        loaded.tuning = speed.apply(main, opts, device, dtype)
+    except (RuntimeError, ValueError, ImportError) as exc:  # e.g. a backend's package
+        raise LoadError(f"{type(exc).__name__}: {str(exc).strip()[:300]}") from None
+    if compiled:
+        _warm_up(loaded)
     return loaded
+
+
+def _warm_up(loaded: Loaded) -> None:
+    """One step at the first native size and the full window, so that no job pays the
+    compile: the graphs are dynamic in the sizes (``speed.apply``), so other sizes and
+    window lengths reuse them; each job's log line counts any graph it still compiled."""
+    opts = loaded.opts
+    before = speed.compiles()
+    started = time.perf_counter()
+    budget = floor_length(opts.max_frames, loaded.geometry.temporal)
+    for width, height in opts.native_sizes[:1]:
+        image = None if opts.text_to_video else np.full((height, width, 3), 127, np.uint8)
+        request = GenerationRequest(model=opts.name, prompt="warm-up", width=width,
+                                    height=height, seconds=1, seed=0, fps=opts.native_fps,
+                                    steps=1, reference_image=image)
+        job = _Job(loaded, request, lambda done, total: None, lambda: False)
+        job._run_window(Window(0, 0, budget, 0))  # the first window of a long clip
+    log.info("model %s: compile = %s warmed up in %.1fs (%d graphs)", opts.name,
+             opts.speed.compile, time.perf_counter() - started, speed.compiles() - before)
 
 
 def _activate(loaded: Loaded, pipe: Any) -> None:
@@ -380,17 +420,20 @@ class _Job:
         budget = floor_length(opts.max_frames, factor)
 
         # what conditions the first window, and how later windows continue
+        self.condition = self.family.video_conditioning != "sdedit"
+        continuing = request.continue_from is not None and roles.video is not None
         self.mode = "text"
         if request.source_video is not None and roles.video is not None:
             self.mode = "source-video"  # remix / edit: the source clip, window by window
         elif request.source_video is not None and roles.text is None:
             self.mode = "source-image"  # an image-only model: re-generate from the first frame
+        elif continuing and self.condition and opts.continuation == "video":
+            self.mode = "continue"  # an extension: the source's last frames kept, then new ones
         elif request.reference_image is not None and roles.image is not None:
             self.mode = "image"  # input_reference, or an extension's last frame
-        elif request.continue_from is not None and roles.video is not None:
-            self.mode = "continue"  # an extension through the video pipeline
+        elif continuing:
+            self.mode = "continue"  # an extension re-noising the source's last frame (SDEdit)
         continuation = "video" if self.mode == "source-video" else opts.continuation
-        self.condition = self.family.video_conditioning == "condition"
         if continuation == "video":
             overlap = opts.overlap_frames
             if self.condition:
@@ -399,6 +442,11 @@ class _Job:
         else:
             self.overlap = 1
         self.continuation = continuation
+        # an extension on a conditioning model: the windows cover the source's last frames
+        # first (``lead`` native frames, regenerated as given and then dropped) and the new
+        # segment after them
+        self.context = self._context(request) if self.mode == "continue" else []
+        self.lead = len(self.context) if self.condition else 0
 
         needed = native_frame_count(request.seconds, opts.native_fps)
         if continuation == "stretch" or budget <= 1:
@@ -406,14 +454,19 @@ class _Job:
             self.windows = [Window(0, 0, valid_length(self.total, factor), 0)]
         else:
             self.total = needed
-            self.windows = plan_windows(needed, budget, self.overlap, factor)
+            self.windows = plan_windows(self.lead + needed, budget, self.overlap, factor)
         self.progress = _Progress([self._expected_steps(w) for w in self.windows])
-        self.stitcher = Stitcher(self.windows, self.total)
+        self.stitcher = Stitcher(self.windows, self.lead + self.total)
         self.resampler = Resampler(self.total, request.num_frames)
-        self.sound = AudioStitcher(opts.native_fps, request.seconds)
+        self.sound = AudioStitcher(opts.native_fps, request.seconds, self.lead)
+        self.references = [
+            fit_reference(c.reference, self.width, self.height)
+            for c in request.characters if c.reference is not None
+        ] if self.family.references else []
         self.source: dict[int, Image.Image] = {}
         self.calls: list[tuple[Role, dict[str, int]]] = []  # denoiser calls per window
         self.window: Window | None = None
+        self.figures = speed.CallFigures()  # cache skips and compiles, over all windows
         self.started = time.perf_counter()
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -432,9 +485,25 @@ class _Job:
     def _video_strength(self, window: Window) -> float:
         if self.mode == "source-video":
             return self._strength(self.opts.remix_strength)
-        if self.condition and window.index > 0:
-            return 1.0  # the overlap frames are kept as they are
+        if self.condition:
+            return 1.0  # the given frames (source's or previous window's) are kept as they are
         return self._strength(self.opts.continuation_strength)
+
+    def _context(self, request: GenerationRequest) -> list[Image.Image]:
+        """The source's last frames an extension continues, at the native frame rate: as
+        many as a later window's overlap on a conditioning model, the last one alone on an
+        SDEdit one (it is held and re-noised)."""
+        assert request.continue_from is not None
+        given = list(request.continue_frames) or [request.continue_from]
+        spans = max(1, len(given) * self.opts.native_fps // max(request.fps, 1))
+        count = floor_length(min(self.overlap, spans), self.loaded.geometry.temporal)
+        if not self.condition:
+            count = 1
+        picked = []
+        for j in range(count):  # native frame j, (count - 1 - j) native frames before the end
+            back = round((count - 1 - j) * request.fps / self.opts.native_fps)
+            picked.append(given[max(0, len(given) - 1 - back)])
+        return [fit_frame(f, self.width, self.height) for f in picked]
 
     def _expected_steps(self, window: Window) -> int:
         if self._role(window) == "video" and not self.condition:
@@ -455,6 +524,10 @@ class _Job:
         self.source.clear()
 
     def audio(self) -> Audio | None:
+        if self.mode == "source-video" and self.request.source_audio is not None:
+            # an edit keeps the source's sound: the condition pipelines condition on frames
+            # only, and the edited frames keep the source's timing
+            return self.request.source_audio
         return self.sound.result()
 
     # -- the clip ---------------------------------------------------------------------------
@@ -463,10 +536,11 @@ class _Job:
         r = self.request
         log.info(
             "generating %s: %dx%d native for %dx%d, %d native frames at %d fps -> %d frames, "
-            "%d window(s) of %s, mode %s",
+            "%d window(s) of %s, mode %s, %d context frame(s), %d reference image(s)",
             r.model, self.width, self.height, r.width, r.height, self.total,
             self.opts.native_fps, r.num_frames, len(self.windows),
-            ",".join(str(w.length) for w in self.windows), self.mode,
+            ",".join(str(w.length) for w in self.windows), self.mode, self.lead,
+            len(self.references),
         )
         if self.mode.startswith("source"):
             self._load_source()
@@ -475,15 +549,20 @@ class _Job:
                 raise GenerationCancelled(f"stopped before window {window.index + 1}")
             self.window = window
             frames = self._run_window(window)
+            if window.index == 0 and self.lead:  # an extension: no jump at the join
+                given = np.asarray(self.context[-1])
+                frames = carry_over(frames, given, self.lead, 2 * self.lead, -(-self.lead // 3))
             for index, frame in self.stitcher.add(window, frames):
-                yield from self.resampler.feed(index, frame)
+                if index >= self.lead:  # the source's own frames come first in the file
+                    yield from self.resampler.feed(index - self.lead, frame)
         if self.resampler.emitted != r.num_frames:  # pragma: no cover - plan invariant
             raise GenerationFailed(
                 "generation_failed",
                 f"assembled {self.resampler.emitted} frames where {r.num_frames} were due",
             )
         elapsed = time.perf_counter() - self.started
-        log.info("generated %s in %.2fs (%d steps)", r.model, elapsed, self.progress.total())
+        log.info("generated %s in %.2fs (%d steps)%s", r.model, elapsed, self.progress.total(),
+                 speed.report(self.opts, self.figures))
 
     def _load_source(self) -> None:
         r = self.request
@@ -522,17 +601,18 @@ class _Job:
         image: Image.Image | None = None
         video: list[Image.Image] | None = None
         strength = 1.0
+        known = 0
         if role == "video":
             strength = self._video_strength(window)
             if self.mode == "source-video":
                 video = self._source_frames(window)
             else:
-                if window.index == 0:  # an extension: continue the source's last frame
-                    assert r.continue_from is not None
-                    tail = [fit_frame(r.continue_from, self.width, self.height)]
+                if window.index == 0:  # an extension: continue the source's last frames
+                    tail = list(self.context)
                 else:
                     tail = [fit_frame(f, self.width, self.height)
                             for f in self.stitcher.tail(window.overlap)]
+                known = len(tail)
                 # an SDEdit pipeline re-noises a whole window: hold the last frame
                 pad = 0 if self.condition else window.length - len(tail)
                 video = tail + [tail[-1]] * pad
@@ -551,7 +631,8 @@ class _Job:
             num_frames=window.length, steps=self.steps, guidance=self.guidance,
             fps=self.opts.native_fps, generator=self._generator(window),
             max_sequence_length=self.opts.max_sequence_length, image=image, video=video,
-            strength=strength, extra=dict(self.opts.call_args),
+            strength=strength, known=known, references=self.references,
+            extra=dict(self.opts.call_args),
         )
 
     def _run_window(self, window: Window) -> list[Frame]:
@@ -574,14 +655,18 @@ class _Job:
             watch.check()
 
         watch = hooks.Watch(self.should_stop, stepped)
+        tuning = loaded.tuning or speed.Tuning(self.opts.speed)
         with loaded.lock:
             watch.check()  # a cancel while waiting for the other job
             _activate(loaded, pipe)
-            with hooks.watching(watch, pipe.scheduler), torch.inference_mode():
+            guided = call.guidance > 1.0
+            with tuning.call(loaded, pipe, guided) as figures, \
+                    hooks.watching(watch, pipe.scheduler), torch.inference_mode():
                 output = pipe(**kwargs)
                 frames = _frames_of(output, self.width, self.height)
                 sound = self.family.sound(pipe, output)
         del output
+        self.figures.add(figures)
         progress.steps[window.index] = watch.steps
         progress.done_before += watch.steps
         log.info(

@@ -14,6 +14,9 @@ Pure functions (numpy and Pillow only), so they are tested without torch:
 - :class:`AudioStitcher`: the sound of the windows (LTX-2) as one track, joined at the middle
   of each overlap with the shared crossfade of :mod:`vidserve.media.audio` (no click at the
   joins), trimmed or padded with silence to exactly ``seconds``.
+- :func:`carry_over`: the first frames of an extension corrected by what the model did not
+  reproduce of the source's last frame, fading out, so the join shows no jump.
+- :func:`fit_reference`: a character's reference image fitted inside the native grid.
 """
 
 from __future__ import annotations
@@ -186,9 +189,10 @@ class AudioStitcher:
     click); the track is then fitted to exactly ``seconds`` (:func:`~vidserve.media.audio.fit`).
     """
 
-    def __init__(self, native_fps: int, seconds: int) -> None:
+    def __init__(self, native_fps: int, seconds: int, lead: int = 0) -> None:
         self.native_fps = native_fps
         self.seconds = seconds
+        self.lead = lead  # native frames before the clip (an extension's context): cut off
         self._track: Audio | None = None
 
     def add(self, window: Window, samples: np.ndarray, rate: int) -> None:
@@ -211,7 +215,12 @@ class AudioStitcher:
             return None
         from vidserve.media.audio import fit
 
-        return fit(self._track, self.seconds)
+        track = self._track
+        if self.lead:
+            cut = min(round(self.lead / self.native_fps * track.sample_rate),
+                      track.samples.shape[1])
+            track = Audio(np.ascontiguousarray(track.samples[:, cut:]), track.sample_rate)
+        return fit(track, self.seconds)
 
 
 def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:
@@ -220,3 +229,40 @@ def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:
     if image.size == (width, height):
         return image
     return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+
+
+def fit_reference(frame: Frame, width: int, height: int) -> Image.Image:
+    """A reference image no larger than ``width x height``, its aspect kept (the pipeline
+    centres it on its own canvas)."""
+    image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
+    scale = min(width / image.width, height / image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def carry_over(frames: list[Frame], given: Frame, at: int, span: int, ease: int) -> list[Frame]:
+    """Join a continuation to the clip it continues without a jump.
+
+    ``frames[at - 1]`` is the model's rendition of ``given`` (the last frame it was given as
+    known) and ``frames[at:]`` are new. Over the ``span`` frames after the join:
+
+    - their difference from ``given`` (what the model did not reproduce of it) is added to
+      the new frames, fading out linearly: the first new frame is ``given`` plus the model's
+      own change from ``frames[at - 1]``, so the join has no offset;
+    - the first ``ease`` of them are eased in time: each is mixed with the one before it,
+      half at the join, fading to none, so a model whose first new frame moves abruptly shows
+      no pop.
+
+    After ``span`` frames the model's frames are its own. A model that reproduces its context
+    and moves smoothly is left (nearly) unchanged."""
+    if at < 1 or span < 1 or at >= len(frames):
+        return frames
+    offset = given.astype(np.float32) - frames[at - 1].astype(np.float32)
+    out = list(frames)
+    previous = given.astype(np.float32)
+    for k in range(min(span, len(frames) - at)):
+        corrected = frames[at + k].astype(np.float32) + offset * (1.0 - k / span)
+        mix = 0.5 * max(0.0, 1.0 - k / ease) if ease > 0 else 0.0
+        previous = np.clip(mix * previous + (1.0 - mix) * corrected, 0, 255).astype(np.float32)
+        out[at + k] = (previous + 0.5).astype(np.uint8)
+    return out

@@ -1,6 +1,6 @@
 """Randomly initialised pipelines of every served family, built offline (no download at all):
-Wan 2.1 T2V / I2V, Wan 2.2 TI2V-5B and A14B, LTX-Video 0.9, LTX-2 (with sound) and
-HunyuanVideo 1.5.
+Wan 2.1 T2V / I2V, Wan 2.2 TI2V-5B and A14B, Wan VACE, LTX-Video 0.9, LTX-2 (with sound; its
+text and its condition pipeline) and HunyuanVideo 1.5.
 
 Used by the tests (tiny configurations that run on a CPU in milliseconds per step), by the
 benchmarks (the real Wan2.1-1.3B architecture with random weights: timing needs the shapes,
@@ -35,8 +35,8 @@ def _mod(name: str) -> Any:
 
 TINY_TEXT_DIM = 32
 TINY_MAX_SEQ = 16
-KINDS = ("wan-t2v", "wan-i2v", "wan2.2-ti2v", "wan2.2-a14b", "ltx", "ltx2", "hunyuan15",
-         "hunyuan15-i2v", "wan2.1-1.3b")
+KINDS = ("wan-t2v", "wan-i2v", "wan2.2-ti2v", "wan2.2-a14b", "wan-vace", "ltx", "ltx2",
+         "ltx2-condition", "hunyuan15", "hunyuan15-i2v", "wan2.1-1.3b")
 
 _CORPUS = [
     "a cat playing piano in a sunny room",
@@ -231,6 +231,27 @@ def tiny_wan_i2v(seed: int = 0) -> Any:
     )
 
 
+def tiny_wan_vace(seed: int = 0) -> Any:
+    """A tiny Wan VACE pipeline (diffusers' own test shapes: 3 blocks, VACE blocks after
+    blocks 0 and 2; 96 control channels = 16 inactive + 16 reactive latents + 64 mask)."""
+    d = _mod("diffusers")
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    transformer = d.WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=TINY_TEXT_DIM, freq_dim=256, ffn_dim=32, num_layers=3,
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+        vace_layers=[0, 2], vace_in_channels=96,
+    ).eval()
+    return d.WanVACEPipeline(
+        tokenizer=tok,
+        text_encoder=_t5_encoder(len(tok), umt5=True),
+        vae=_tiny_wan_vae(),
+        scheduler=d.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=transformer,
+    )
+
+
 # --------------------------------------------------------------------------- LTX-Video
 
 
@@ -351,6 +372,13 @@ def tiny_ltx2(seed: int = 0) -> Any:
         text_encoder=text_encoder, tokenizer=tok, connectors=connectors,
         transformer=transformer, vocoder=vocoder,
     )
+
+
+def tiny_ltx2_condition(seed: int = 0) -> Any:
+    """The tiny LTX-2 saved as its condition pipeline (``LTX2ConditionPipeline``: frames
+    conditioning chosen positions, with sound), as an operator serving edits and extensions
+    of LTX-2 configures it."""
+    return _mod("diffusers").LTX2ConditionPipeline(**tiny_ltx2(seed).components)
 
 
 # --------------------------------------------------------------------------- HunyuanVideo 1.5
@@ -481,7 +509,8 @@ def wan21_1_3b(seed: int = 0, *, text_layers: int = 24, device: str | None = Non
 def build(kind: str, seed: int = 0) -> Any:
     builders = {
         "wan-t2v": tiny_wan_t2v, "wan-i2v": tiny_wan_i2v, "wan2.2-ti2v": tiny_wan22_ti2v,
-        "wan2.2-a14b": tiny_wan22_a14b, "ltx": tiny_ltx, "ltx2": tiny_ltx2,
+        "wan2.2-a14b": tiny_wan22_a14b, "wan-vace": tiny_wan_vace, "ltx": tiny_ltx,
+        "ltx2": tiny_ltx2, "ltx2-condition": tiny_ltx2_condition,
         "hunyuan15": tiny_hunyuan15, "hunyuan15-i2v": tiny_hunyuan15_i2v,
         "wan2.1-1.3b": wan21_1_3b,
     }

@@ -13,6 +13,7 @@ family            pipelines (text / image / video)                              
 ``ltx``           LTXPipeline / LTXImageToVideoPipeline / LTXConditionPipeline     no
 ``ltx2``          LTX2Pipeline / LTX2ImageToVideoPipeline / LTX2ConditionPipeline  yes
 ``hunyuan15``     HunyuanVideo15Pipeline / HunyuanVideo15ImageToVideoPipeline / -  no
+``vace``         WanVACEPipeline for all three (video + mask + reference images)   no
 ``generic``       any other pipeline taking ``prompt``, ``num_frames``, ...        no
 ================  =============================================================  =========
 """
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from PIL import Image
 
 Role = Literal["text", "image", "video"]
+# how a family's video pipeline takes a clip: "sdedit" re-noises the whole clip to ``strength``
+# and runs only that share of the steps (Wan video-to-video); "condition" runs every step with
+# the clip as a conditioning item (LTX condition pipelines); "mask" runs every step with the
+# clip as a control video and a mask saying which frames are known (Wan VACE)
+Conditioning = Literal["sdedit", "condition", "mask"]
 Configs = dict[str, dict[str, Any]]  # component name -> its config.json (plus the pipeline's)
 
 
@@ -98,6 +104,10 @@ class Call:
     image: Image.Image | None = None  # the first frame (image role)
     video: list[Image.Image] | None = None  # the clip conditioning the window (video role)
     strength: float = 1.0  # how far the video role may move away from ``video``
+    # the first ``known`` frames of ``video`` are given frames the window continues (an
+    # extension or a later window); 0: ``video`` is a source clip the whole window follows
+    known: int = 0
+    references: list[Image.Image] = field(default_factory=list)  # characters (reference images)
     extra: dict[str, Any] = field(default_factory=dict)  # the model's ``call_args``
 
 
@@ -107,10 +117,8 @@ class Family(Protocol):
     name: str
     defaults: FamilyDefaults
     audio: bool  # its pipelines return sound beside the frames
-    # "sdedit": the video pipeline re-noises the whole clip to ``strength`` and runs only that
-    # share of the steps (Wan video-to-video); "condition": it runs every step with the clip as
-    # a conditioning item (LTX condition pipelines)
-    video_conditioning: Literal["sdedit", "condition"]
+    video_conditioning: Conditioning
+    references: bool  # its pipelines take reference images (characters, ``Call.references``)
 
     def serves(self, pipeline: str) -> bool: ...
 
@@ -169,7 +177,8 @@ class GenericFamily:
     name = "generic"
     defaults = FamilyDefaults((), 16, 49, 9, 50, 5.0, None)
     audio = False
-    video_conditioning: Literal["sdedit", "condition"] = "sdedit"
+    video_conditioning: Conditioning = "sdedit"
+    references = False
 
     def serves(self, pipeline: str) -> bool:
         return True
@@ -209,9 +218,10 @@ def all_families() -> tuple[Family, ...]:
     from vidserve.engine.diffusion.families.hunyuan15 import HUNYUAN15
     from vidserve.engine.diffusion.families.ltx import LTX
     from vidserve.engine.diffusion.families.ltx2 import LTX2
+    from vidserve.engine.diffusion.families.vace import VACE
     from vidserve.engine.diffusion.families.wan import WAN
 
-    return (WAN, LTX2, LTX, HUNYUAN15)
+    return (WAN, VACE, LTX2, LTX, HUNYUAN15)
 
 
 GENERIC = GenericFamily()

@@ -11,10 +11,11 @@ not offered. The image pipeline picks its resolution from the image and the tran
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from vidserve.engine.diffusion.families import (
     Call,
+    Conditioning,
     Configs,
     FamilyDefaults,
     Geometry,
@@ -31,7 +32,8 @@ class Hunyuan15Family:
     # 480p, 24 fps, 121 frames (5 s)
     defaults = FamilyDefaults(((848, 480), (480, 848)), 24, 121, 9, 50, 6.0, None)
     audio = False
-    video_conditioning: Literal["sdedit", "condition"] = "sdedit"
+    video_conditioning: Conditioning = "sdedit"
+    references = False
 
     def serves(self, pipeline: str) -> bool:
         return pipeline in (TEXT, IMAGE)

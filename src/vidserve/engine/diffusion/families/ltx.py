@@ -8,10 +8,11 @@ VAE's spatial stride is 32.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from vidserve.engine.diffusion.families import (
     Call,
+    Conditioning,
     Configs,
     FamilyDefaults,
     Geometry,
@@ -63,7 +64,8 @@ class LTXFamily(ConditionRoles):
     # LTX-Video 0.9.x: 704x480, 24 fps; 121 frames (5 s) keep memory modest
     defaults = FamilyDefaults(((704, 480), (480, 704)), 24, 121, 9, 50, 3.0, None)
     audio = False
-    video_conditioning: Literal["sdedit", "condition"] = "condition"
+    video_conditioning: Conditioning = "condition"
+    references = False
 
     def arguments(self, call: Call) -> dict[str, Any]:
         kwargs = common_arguments(call)

@@ -9,10 +9,11 @@ weights (``rope_interpolation_scale``), so LTX-2 is its own family.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from vidserve.engine.diffusion.families import (
     Call,
+    Conditioning,
     Configs,
     FamilyDefaults,
     Geometry,
@@ -33,7 +34,8 @@ class LTX2Family(ConditionRoles):
     # LTX-2: 768x512 at 24 fps, 121 frames (5 s) per window
     defaults = FamilyDefaults(((768, 512), (512, 768)), 24, 121, 9, 40, 4.0, None)
     audio = True
-    video_conditioning: Literal["sdedit", "condition"] = "condition"
+    video_conditioning: Conditioning = "condition"
+    references = False
 
     def arguments(self, call: Call) -> dict[str, Any]:
         kwargs = common_arguments(call)

@@ -16,10 +16,11 @@ Remix, edit and continuation are video-to-video (SDEdit): the clip is re-noised 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from vidserve.engine.diffusion.families import (
     Call,
+    Conditioning,
     Configs,
     FamilyDefaults,
     Geometry,
@@ -38,7 +39,8 @@ class WanFamily:
     # Wan 2.1 T2V-1.3B: 480p, 16 fps, 81 frames (5 s); diffusers keeps the VAE in float32
     defaults = FamilyDefaults(((832, 480), (480, 832)), 16, 81, 9, 50, 5.0, "float32")
     audio = False
-    video_conditioning: Literal["sdedit", "condition"] = "sdedit"
+    video_conditioning: Conditioning = "sdedit"
+    references = False
 
     def serves(self, pipeline: str) -> bool:
         return pipeline in (TEXT, IMAGE, VIDEO)
