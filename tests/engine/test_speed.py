@@ -342,7 +342,11 @@ def test_the_gpu_benchmark_runs_tiny_on_a_cpu(capsys: pytest.CaptureFixture[str]
         gpu_wan = importlib.import_module("gpu_wan")
     finally:
         sys.path.remove(str(ROOT / "bench"))
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    default = _AttentionBackendRegistry.get_active_backend()[0]
     assert gpu_wan.main(["--tiny", "--steps", "2"]) == 0
+    assert _AttentionBackendRegistry.get_active_backend()[0] == default  # left as it was
     out = capsys.readouterr().out
     names = ["plain diffusers", "vidserve default", "+ attention _native_math",
              "+ int8_weight_only", "+ first-block cache", "4-step distilled"]
