@@ -41,8 +41,10 @@ class Side:
 
 
 def _entry(name: str, folder: Path, device: str, dtype: str, steps: int, width: int,
-           height: int, frames: int, ranks: int, tiny: bool) -> str:
-    parallel = f"parallel = {{ ulysses = {ranks} }}\n" if ranks > 1 else ""
+           height: int, frames: int, ranks: int, tiny: bool, mode: str = "ulysses") -> str:
+    parallel = f"parallel = {{ {mode} = {ranks} }}\n" if ranks > 1 else ""
+    if mode == "ring":  # ring merges partial attentions by their log-sum-exp: both sides
+        parallel += 'attention_backend = "_native_cudnn"\n'
     extra = "max_sequence_length = 16\ncpu_threads = 1\n" if tiny else ""
     return f"""
 [models.{name}]
@@ -80,16 +82,18 @@ def _side(backend: Any, ranks: int, load: float, steps: int, width: int, height:
 
 
 def measure(folder: Path, *, ranks: int, device: str, dtype: str, steps: int, width: int,
-            height: int, frames: int, seed: int = 42, tiny: bool = False) -> tuple[Side, Side]:
-    """One clip on one device, then on a group of ``ranks``."""
+            height: int, frames: int, seed: int = 42, tiny: bool = False,
+            mode: str = "ulysses") -> tuple[Side, Side]:
+    """One clip on one device, then on a group of ``ranks`` (``mode``: ulysses or ring)."""
     from vidserve.engine.loader import load_backend
     from vidserve.engine.registry import ModelRegistry
     from vidserve.worker.group import DeviceGroup
 
     models = folder.parent / f"{folder.name}.parallel.toml"
     models.write_text(
-        _entry("one", folder, device, dtype, steps, width, height, frames, 1, tiny)
-        + _entry("group", folder, device, dtype, steps, width, height, frames, ranks, tiny))
+        _entry("one", folder, device, dtype, steps, width, height, frames, 1, tiny, mode)
+        + _entry("group", folder, device, dtype, steps, width, height, frames, ranks, tiny,
+                 mode))
     registry = ModelRegistry.from_file(models)
     sides = []
     for name in ("one", "group"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,6 +239,14 @@ def test_kill_9_of_rank_1_restarts_the_group_and_reruns_the_job(
               for g in w.get("groups", [])}
     assert groups["tiny-wan-x2-slow"]["state"] == "ready"
     assert groups["tiny-wan-x2-slow"]["restarts"] == 1
+    status = subprocess.run(
+        [sys.executable, "-m", "vidserve", "status", "--no-server"], capture_output=True,
+        text=True, timeout=60, check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
+        | {"VIDSERVE_DATA_DIR": str(server.data_dir)},
+    ).stdout
+    assert "group tiny-wan-x2-slow: READY, 2 ranks, 1 restarts" in status
+    assert "group tiny-wan-ring2: UNAVAILABLE, 2 ranks, 0 restarts: rank " in status
 
 
 def test_a_hung_rank_is_torn_down_after_the_collective_timeout(
@@ -272,3 +282,23 @@ def test_ltx_under_ulysses_is_unavailable_with_the_reason(client: OpenAI) -> Non
     assert video.error is not None and video.error.code == "model_unavailable"
     assert "per-head cross-attention mask" in video.error.message
     assert not ranks("tiny-ltx-x2")
+
+
+def test_drain_stops_both_ranks_and_hands_the_job_back(
+    client: OpenAI, server: ServerProcess
+) -> None:
+    # last in this module: it stops the server (SIGTERM drains the worker: 2 s grace here)
+    group = set(ranks())
+    assert len(ranks("tiny-wan-x2-slow")) == 2
+    failures = server.log_path.read_text(errors="replace").count("device group failed")
+    video = client.videos.create(prompt="a take cut short", model="tiny-wan-x2-slow",
+                                 size="1280x720", seconds="12")
+    wait_for(lambda: client.videos.retrieve(video.id).progress >= 10, 120, "progress")
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(60)
+    row = server.row(video.id)
+    assert row["status"] == "queued" and row["attempt"] == 1  # handed back, not failed
+    wait_for(lambda: not (group & set(ranks())), 15, "every rank to exit")
+    # the ranks agreed to stop: none died or hung on the way out
+    assert server.log_path.read_text(errors="replace").count("device group failed") == failures
