@@ -162,6 +162,9 @@ def test_a_name_on_a_base_cannot_change_how_it_loads(
     ('attention_backend = "flash"', "needs the 'flash_attn' package"),
     ('attention_backend = "sage"', "needs the 'sageattention' package"),
     ('attention_backend = "flash_hub"', "kernel"),
+    ('lora = [{ path = "someone/wan-lora", weight_name = "x.safetensors" }]',
+     "lora 'someone/wan-lora' (x.safetensors) is not in the local Hugging Face cache"),
+    ('lora = [{ path = "./no-such-lora" }]', "no-such-lora does not exist"),
 ])
 def test_a_backend_that_cannot_run_here_is_unavailable_at_start(
     registry: Callable[[str], ModelRegistry], wan: Path, extra: str, reason: str
