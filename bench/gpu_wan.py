@@ -306,17 +306,18 @@ def flop_check(bench: Bench) -> float:
     with ``_native_math`` attention (relative error)."""
     torch = bench.torch
     from diffusers import WanTransformer3DModel
+    from diffusers.models.attention_dispatch import attention_backend
     from torch.utils.flop_counter import FlopCounterMode
 
     shape = bench.shape
     model = WanTransformer3DModel.from_pretrained(str(bench.folder), subfolder="transformer")
-    model.set_attention_backend("_native_math")
     latent = torch.randn(1, 16, (shape.frames - 1) // 4 + 1, shape.height // 8, shape.width // 8)
     text = torch.randn(1, TEXT_TOKENS, shape.text_dim)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    # for this call only (diffusers' context manager), so the process default stays as it was
+    with attention_backend("_native_math"), FlopCounterMode(display=False) as counter, \
+            torch.inference_mode():
         model(hidden_states=latent, timestep=torch.tensor([500]), encoder_hidden_states=text)
     counted = counter.get_total_flops()
-    model.reset_attention_backend()
     return abs(denoiser_flops(shape, TEXT_TOKENS, cfg=False) - counted) / counted
 
 
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\none clip on 1 device and on {args.parallel} (vidserve default, "
               f"parallel = {{ ulysses = {args.parallel} }}):")
         print("\n".join(report(one, group, timing=not tiny)))
-    if tiny:  # after the parallel rows: it changes the process's attention default
+    if tiny:
         error = flop_check(bench)
         print(f"\nFLOP model vs torch.utils.flop_counter (tiny, _native_math, one pass): "
               f"{error:.2%} apart")
