@@ -43,7 +43,7 @@ def test_parallel_and_offload_do_not_mix() -> None:
 
 
 def _folder(tmp_path: Path, heads: int, **transformer: Any) -> Path:
-    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer").mkdir(parents=True)
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
     config = {"num_attention_heads": heads, "patch_size": [1, 2, 2], **transformer}
     (tmp_path / "transformer" / "config.json").write_text(json.dumps(config))
@@ -62,12 +62,15 @@ def test_ulysses_must_divide_the_heads(tmp_path: Path) -> None:
     assert check(ring) is None  # ring splits the sequence, not the heads
 
 
-@pytest.mark.parametrize("pipeline", ["LTXPipeline", "LTX2Pipeline"])
-def test_ltx_families_under_ulysses_are_unavailable(pipeline: str, tmp_path: Path) -> None:
-    opts = parse("m", {"pipeline": pipeline, "weights": str(_folder(tmp_path, heads=4)),
-                       "parallel": {"ulysses": 2}})
-    problem = check(opts)
-    assert problem is not None and "does not split LTX" in problem
+def test_ltx2_under_ulysses_is_unavailable_and_ltx_video_is_not(tmp_path: Path) -> None:
+    def problem(pipeline: str, folder: Path) -> str | None:
+        return check(parse("m", {"pipeline": pipeline, "weights": str(folder),
+                                 "parallel": {"ulysses": 2}}))
+
+    ltx2 = problem("LTX2Pipeline", _folder(tmp_path / "ltx2", heads=4))
+    assert ltx2 is not None and "does not split LTX-2's per-head attention masks" in ltx2
+    ltx = _folder(tmp_path / "ltx", heads=4, patch_size=1, patch_size_t=1)
+    assert problem("LTXPipeline", ltx) is None  # its text mask is one for all heads
 
 
 @pytest.mark.parametrize(("knob", "message"), [

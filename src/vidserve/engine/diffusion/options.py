@@ -571,12 +571,9 @@ def check(opts: DiffusersOptions) -> str | None:
 # the attention heads Ulysses splits over its ranks (LTX-2 splits its audio stream's too)
 _HEAD_KEYS = ("num_attention_heads", "audio_num_attention_heads")
 # families whose diffusers 0.42 Ulysses plan fails on every call (found on tiny pipelines of
-# each, 2 CPU ranks): their attention masks are per head, and Ulysses hands each rank
-# heads / ulysses heads without splitting the mask
+# each, 2 CPU ranks); LTX-Video's per-head text mask is made one for all heads
+# (engine.diffusion.ulysses_masks), LTX-2's is not
 ULYSSES_FAILS = {
-    "ltx": "diffusers' Ulysses attention does not split LTX-Video's per-head cross-attention "
-           "mask over the ranks (the first call fails: 'size of tensor a (2) must match the "
-           "size of tensor b (4)'); serve it on one device, or with ring on CUDA",
     "ltx2": "diffusers' Ulysses attention does not split LTX-2's per-head attention masks "
             "over the ranks (the first call fails with a shape mismatch); serve it on one "
             "device, or with ring on CUDA",

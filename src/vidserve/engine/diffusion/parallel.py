@@ -10,7 +10,8 @@ A model with ``parallel = { ulysses = U, ring = R }`` runs in ``U * R`` processe
    ``enable_parallelism(config=ContextParallelConfig(ulysses_degree=U, ring_degree=R))``;
    then says ``Ready`` (or ``Problem`` with the reason: no such device, out of memory, a
    transformer without a context-parallel plan, ring attention without an attention backend
-   that returns the log-sum-exp);
+   that returns the log-sum-exp); LTX-Video's transformer first gets a text mask one for all
+   heads and its per-token timestep split (:mod:`~vidserve.engine.diffusion.ltx_parallel`);
 2. rank 0 takes requests from the supervisor and broadcasts each to the others (a ``None``
    tick while idle, so a dead or hung rank is found between jobs too); every rank runs the
    same pipeline call with the same seed, so the denoised latents are the same as one
@@ -146,6 +147,8 @@ def parallelize(loaded: pipelines.Loaded, parallel: ParallelOptions) -> None:
     import diffusers
     from diffusers import ContextParallelConfig
 
+    from vidserve.engine.diffusion import ltx_parallel
+
     for pipe in (loaded.main, loaded.image_source):
         if pipe is None:
             continue
@@ -159,11 +162,12 @@ def parallelize(loaded: pipelines.Loaded, parallel: ParallelOptions) -> None:
                 problem = ring_problem(model, loaded.device)
                 if problem is not None:
                     raise pipelines.LoadError(problem)
+            plan = ltx_parallel.prepare(model)  # None but for LTX-Video
             config = ContextParallelConfig(  # type: ignore[no-untyped-call]
                 ulysses_degree=parallel.ulysses, ring_degree=parallel.ring
             )
             with _one_device_per_cpu_rank(loaded.device):
-                model.enable_parallelism(config=config)  # type: ignore[operator]
+                model.enable_parallelism(config=config, cp_plan=plan)  # type: ignore[operator]
 
 
 class Member:
