@@ -103,7 +103,12 @@ class DeviceGroup:
     name = "diffusers"
 
     def __init__(
-        self, spec: ModelSpec, *, clock: Callable[[], float] = time.monotonic
+        self,
+        spec: ModelSpec,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        log_level: str = "info",
+        log_format: str = "auto",
     ) -> None:
         opts = spec.diffusers
         if opts is None or opts.parallel is None:
@@ -113,6 +118,7 @@ class DeviceGroup:
         self.parallel: ParallelOptions = opts.parallel
         self.world_size = opts.parallel.world_size
         self._clock = clock
+        self._logging = (log_level, log_format)
         self._job_lock = threading.Lock()  # one job at a time
         self._lock = threading.Lock()  # the processes and the state
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -159,7 +165,8 @@ class DeviceGroup:
         self._procs, self._conns = [], []
         for rank in range(self.world_size):
             spec = RankSpec(self.spec, rank, self.world_size,
-                            os.path.join(self._folder, "rendezvous"), os.getpid())
+                            os.path.join(self._folder, "rendezvous"), os.getpid(),
+                            *self._logging)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "vidserve.engine.diffusion.parallel",
                  f"--model={self.spec.name}", f"--rank={rank}"],  # for ps; read from stdin

@@ -210,7 +210,10 @@ class Worker:
         backend = self._backends.get(spec.name)
         if backend is None:
             if spec.diffusers is not None and spec.diffusers.parallel is not None:
-                group = DeviceGroup(spec)  # one job on several devices: rank processes
+                group = DeviceGroup(  # one job on several devices: rank processes
+                    spec, log_level=self.settings.log_level,
+                    log_format=self.settings.log_format,
+                )
                 group.start()
                 backend = group
             else:

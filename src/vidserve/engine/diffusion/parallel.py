@@ -306,6 +306,19 @@ def _exit_with(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+class _RankPrefix(logging.Filter):
+    """``rank 1/2: `` before every line a rank logs (the worker's log carries them all)."""
+
+    def __init__(self, rank: RankSpec) -> None:
+        super().__init__()
+        self.prefix = f"rank {rank.rank}/{rank.world_size}: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.prefix):
+            record.msg = self.prefix + str(record.msg)
+        return True
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, GenerationFailed):
         return exc.message
@@ -321,9 +334,11 @@ def rank_main(launch: Launch) -> None:
     # diffusers 0.42's context-parallel hooks call a torch collective torch deprecates
     warnings.filterwarnings("ignore", message=r".*all_gather_tensor. is deprecated",
                             category=FutureWarning)
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s rank {rank.rank} %(name)s %(message)s"
-    )
+    from vidserve.logging import setup_logging
+
+    setup_logging(rank.log_level, rank.log_format)  # type: ignore[arg-type]
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RankPrefix(rank))
     conn = Client(launch.address, authkey=launch.authkey)
     conn.send(Hello(rank.rank))
     try:

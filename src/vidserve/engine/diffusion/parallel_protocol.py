@@ -41,6 +41,8 @@ class RankSpec:
     world_size: int
     rendezvous: str  # a fresh file for torch.distributed's FileStore
     parent_pid: int  # the supervisor: a rank exits when it is gone
+    log_level: str = "info"  # the worker's logging, so that the ranks log as it does
+    log_format: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
