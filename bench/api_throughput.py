@@ -21,9 +21,10 @@ What it does (everything on 127.0.0.1, free ports, a temporary data dir, bounded
    noisy: both are measured in the same run under the same conditions), each with
    ``--connections`` keep-alive connections for ``--duration`` seconds, using ``wrk``
    (``apt-get install -y wrk``) or, without it, a raw-asyncio HTTP/1.1 load generator here.
-5. Prints per-round figures and the ratio. ``--profile DIR`` then runs one extra, unmeasured
-   vidserve round under ``py-spy record --gil`` (``pip install py-spy``), writes the API
-   process's collapsed stacks there and prints where its CPU goes.
+5. Prints per-round figures (with each server process's CPU per request, from /proc: the
+   API process's own threads, not the worker's) and the ratio. ``--profile DIR`` then runs
+   one extra, unmeasured vidserve round under ``py-spy record --gil`` (``pip install
+   py-spy``), writes the API process's collapsed stacks there and prints where its CPU goes.
 
     python bench/api_throughput.py [--duration 10] [--rounds 2] [--connections 200]
         [--loadgen auto|wrk|python] [--auth dev|env] [--no-render] [--worker-nice N]
@@ -275,6 +276,14 @@ class Result:
     errors: int
     note: str = ""
     raw: str = field(default="", repr=False)
+    cpu_us: float = math.nan  # the server process's CPU (all its threads) per request
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` and its threads, not its children (Linux /proc:
+    the embedded worker is a child of the API process and is not counted)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -514,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_python(port, path, args.connections, args.procs, seconds)
 
         servers = {"baseline": bl_port, "vidserve": vs_port}
+        pids = {"baseline": bl.pid, "vidserve": vs.pid}
         render = "off" if args.no_render else f"{RENDER_JOB['seconds']} s {RENDER_JOB['size']}"
         print(f"load: {loadgen}, {args.connections} connections, {args.duration:g} s x "
               f"{args.rounds} rounds each, alternating; {os.cpu_count()} CPUs; auth={args.auth}; "
@@ -531,7 +541,10 @@ def main(argv: list[str] | None = None) -> int:
                 if args.worker_nice is not None:
                     renice_tree(descendants(vs.pid), args.worker_nice)
                 before = keeper.rendering() if keeper else None
+                cpu = cpu_seconds(pids[name])
                 res = measure(port, args.duration)
+                if res.requests:
+                    res.cpu_us = (cpu_seconds(pids[name]) - cpu) / res.requests * 1e6
                 after = keeper.rendering() if keeper else None
                 results[name].append(res)
                 rendering = "" if keeper is None else f"  rendering at start/end: {before}/{after}"
@@ -539,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
                     render_ok = False
                 errs = f"  errors: {res.errors}" if res.errors else ""
                 print(f"round {rnd} {name:8s}: {res.rps:9.1f} req/s  p50 {res.p50_ms:8.2f} ms  "
-                      f"p99 {res.p99_ms:8.2f} ms  ({res.requests} requests){errs}{rendering}")
+                      f"p99 {res.p99_ms:8.2f} ms  ({res.requests} requests, "
+                      f"{res.cpu_us:.0f} us CPU each){errs}{rendering}")
                 if not vs.alive() or not bl.alive():
                     raise RuntimeError("a server died during the run")
 
@@ -552,9 +566,12 @@ def main(argv: list[str] | None = None) -> int:
         pair = [rv.rps / rb.rps for rb, rv in zip(b, v, strict=True) if rb.rps]
         ratio = v_rps / b_rps if b_rps else math.nan
         print()
-        for label, rps, p99 in (("bare starlette", b_rps, b_p99), ("vidserve", v_rps, v_p99)):
+        for label, rps, p99, rs in (
+            ("bare starlette", b_rps, b_p99, b), ("vidserve", v_rps, v_p99, v)
+        ):
+            cpu = statistics.median(r.cpu_us for r in rs)
             print(f"{label + ':':15s} {rps:9.1f} req/s (mean of rounds)  "
-                  f"p99 {p99:.2f} ms (worst round)")
+                  f"p99 {p99:.2f} ms (worst round)  server CPU {cpu:.0f} us/request (median)")
         if keeper is not None:
             print(f"render jobs created: {keeper.created}; a job was in progress at the start and "
                   f"end of every round: {render_ok}"

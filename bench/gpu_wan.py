@@ -306,17 +306,18 @@ def flop_check(bench: Bench) -> float:
     with ``_native_math`` attention (relative error)."""
     torch = bench.torch
     from diffusers import WanTransformer3DModel
+    from diffusers.models.attention_dispatch import attention_backend
     from torch.utils.flop_counter import FlopCounterMode
 
     shape = bench.shape
     model = WanTransformer3DModel.from_pretrained(str(bench.folder), subfolder="transformer")
-    model.set_attention_backend("_native_math")
     latent = torch.randn(1, 16, (shape.frames - 1) // 4 + 1, shape.height // 8, shape.width // 8)
     text = torch.randn(1, TEXT_TOKENS, shape.text_dim)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    # for this call only (diffusers' context manager), so the process default stays as it was
+    with attention_backend("_native_math"), FlopCounterMode(display=False) as counter, \
+            torch.inference_mode():
         model(hidden_states=latent, timestep=torch.tensor([500]), encoder_hidden_states=text)
     counted = counter.get_total_flops()
-    model.reset_attention_backend()
     return abs(denoiser_flops(shape, TEXT_TOKENS, cfg=False) - counted) / counted
 
 
@@ -344,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, default=None,
                         help="reuse/keep the random weights here (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--parallel", type=int, default=0, metavar="N",
+                        help="also one clip on N devices, parallel = { ulysses = N } "
+                             "(bench/parallel_wan.py; on CPU: gloo ranks, equality only)")
     args = parser.parse_args(argv)
     tiny = args.tiny
     args.attention = args.attention or ("_native_math" if tiny else "_native_cudnn")
@@ -442,6 +446,17 @@ def main(argv: list[str] | None = None) -> int:
         shown = f"{mfu:6.1%} effective" if row.effective else f"{mfu:6.1%} bf16     "
         print(f"  {row.name:<28} {step:9.4f} {total:10.2f}s {x_step:6.2f}x {x_total:6.2f}x "
               f"{shown:>14}  {results[0].kernel}")
+    if args.parallel > 1:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from parallel_wan import measure, report
+
+        one, group = measure(folder, ranks=args.parallel, device=device,
+                             dtype="float32" if tiny else "bfloat16", steps=steps,
+                             width=shape.width, height=shape.height, frames=shape.frames,
+                             seed=args.seed, tiny=tiny)
+        print(f"\none clip on 1 device and on {args.parallel} (vidserve default, "
+              f"parallel = {{ ulysses = {args.parallel} }}):")
+        print("\n".join(report(one, group, timing=not tiny)))
     if tiny:
         error = flop_check(bench)
         print(f"\nFLOP model vs torch.utils.flop_counter (tiny, _native_math, one pass): "

@@ -104,6 +104,10 @@ def render(report: dict[str, Any]) -> str:
             f"  {w['id']}  host {w['host']}  models {','.join(w['models'])}  {job}  "
             f"last beat {_age(now - w['last_beat'])} ago{state}"
         )
+        for g in w.get("groups", ()):  # models served on a group of devices
+            why = f": {g['reason']}" if g["reason"] else ""
+            lines.append(f"    group {g['model']}: {g['state'].upper()}, {g['ranks']} ranks, "
+                         f"{g['restarts']} restarts{why}")
     workers = report["workers"]
     names = sorted({w["worker"] for w in workers})
     lines.append(f"workers busy: {len(names)}")

@@ -49,13 +49,15 @@ def test_upload_longer_than_the_limit_is_a_clear_400(client: OpenAI) -> None:
     [
         ({"prompt": "x", "seconds": "10"}, 400, "seconds",
          "Invalid value: '10'. Supported values are: '4', '8', '12', '16', and '20'."),
+        ({"prompt": "x", "seconds": "24"}, 400, "seconds",
+         "Invalid value: '24'. Supported values are: '4', '8', '12', '16', and '20'."),
         ({"prompt": "x"}, 400, "seconds", "Missing required parameter: 'seconds'."),
         ({"prompt": "x", "seconds": "4", "video": None}, 400, "video",
          "Missing required parameter: 'video'."),
         ({"prompt": "x", "seconds": "4", "duration": "4"}, 400, "duration",
          "Unknown parameter: 'duration'."),
     ],
-    ids=["seconds-10", "no-seconds", "no-video", "unknown"],
+    ids=["seconds-10", "seconds-24", "no-seconds", "no-video", "unknown"],
 )
 def test_extension_parameter_errors(
     api: Any, source: Any, fields: dict[str, Any], status: int, param: str, message: str

@@ -162,6 +162,10 @@ def test_a_name_on_a_base_cannot_change_how_it_loads(
     ('attention_backend = "flash"', "needs the 'flash_attn' package"),
     ('attention_backend = "sage"', "needs the 'sageattention' package"),
     ('attention_backend = "flash_hub"', "kernel"),
+    ('lora = [{ path = "someone/wan-lora", weight_name = "x.safetensors" }]',
+     "lora 'someone/wan-lora' (x.safetensors) is not in the local Hugging Face cache"),
+    ('lora = [{ path = "./no-such-lora" }]', "no-such-lora does not exist"),
+    ('lora = [{ path = ".", weight_name = "style.safetensors" }]', "has no style.safetensors"),
 ])
 def test_a_backend_that_cannot_run_here_is_unavailable_at_start(
     registry: Callable[[str], ModelRegistry], wan: Path, extra: str, reason: str
@@ -172,6 +176,17 @@ def test_a_backend_that_cannot_run_here_is_unavailable_at_start(
     with pytest.raises(GenerationFailed) as caught:  # the job fails with it, not a RuntimeError
         frames(backend(reg, "tiny"))
     assert caught.value.code == "model_unavailable" and reason in caught.value.message
+
+
+def test_a_gpu_only_backend_on_a_cpu_model_fails_its_load_clearly(
+    registry: Callable[[str], ModelRegistry], wan: Path
+) -> None:
+    reg = registry(entry("tiny", wan, 'attention_backend = "_native_cudnn"\ndevice = "cpu"'))
+    with pytest.raises(GenerationFailed) as caught:
+        frames(backend(reg, "tiny"))
+    assert caught.value.code == "model_unavailable"
+    assert "'_native_cudnn' runs on CUDA GPUs only and this model is on cpu" in (
+        caught.value.message)
 
 
 # -- attention backends ---------------------------------------------------------------------
@@ -331,12 +346,19 @@ def test_the_gpu_benchmark_runs_tiny_on_a_cpu(capsys: pytest.CaptureFixture[str]
         gpu_wan = importlib.import_module("gpu_wan")
     finally:
         sys.path.remove(str(ROOT / "bench"))
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    default = _AttentionBackendRegistry.get_active_backend()[0]
     assert gpu_wan.main(["--tiny", "--steps", "2"]) == 0
+    assert _AttentionBackendRegistry.get_active_backend()[0] == default  # left as it was
     out = capsys.readouterr().out
     names = ["plain diffusers", "vidserve default", "+ attention _native_math",
              "+ int8_weight_only", "+ first-block cache", "4-step distilled"]
     for name in names:  # three alternating rounds of every row, then the medians
-        assert sum(f" {name} " in line for line in out.splitlines()) == 4, name
+        rows = [line for line in out.splitlines()
+                if line.startswith(f"  {name} ") or line.strip().startswith("round")
+                and f" {name} " in line]
+        assert len(rows) == 4, (name, rows)
     rounds = [line.split()[1] for line in out.splitlines() if line.strip().startswith("round")]
     assert rounds == [str(i) for i in (1, 2, 3) for _ in names]
     assert "_scaled_dot_product_attention_math" in out  # the kernel the math row really ran

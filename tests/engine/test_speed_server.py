@@ -31,6 +31,7 @@ KNOBS = {
     "tiny-int8": 'quantize = "int8_weight_only"',
     "tiny-fp8": 'layerwise_casting = "float8_e4m3fn"',
     "tiny-group": 'offload = "group"',
+    "tiny-compiled": 'compile = "regional"',  # warmed up at load: its jobs compile nothing
     "tiny-cache": 'cache = { kind = "first_block", threshold = 0.5 }',
     # the tiny LTX has one block: a first-block cache needs two, so the attention one
     "tiny-ltx-cache": 'cache = { kind = "pab", spatial_attention_block_skip_range = 2, '
@@ -108,9 +109,11 @@ def _logged(server: ServerProcess, text: str) -> None:
         time.sleep(0.1)
 
 
-def test_every_knob_completes_a_job(client: OpenAI) -> None:
+def test_every_knob_completes_a_job(client: OpenAI, server: ServerProcess) -> None:
     for model in KNOBS:
         _create(client, model)
+    _logged(server, "model tiny-compiled: compile = regional warmed up in")
+    _logged(server, "compile regional: 0 new graph(s)")  # 3 windows of 2 lengths, no compile
 
 
 def test_two_names_on_one_base_share_it_and_keep_their_own_look(
@@ -150,9 +153,11 @@ def test_vidserve_models_prints_every_knob(setup: tuple[Path, Path], tmp_path: P
     out = _cli(["models"], models, tmp_path / "data")
     assert out.returncode == 0, out.stderr
     lines = {line.split("\t")[0]: line for line in out.stdout.splitlines()}
-    for knob in ("attention_backend=", "compile=off", "quantize=", "layerwise_casting=",
+    for knob in ("attention_backend=", "compile=", "quantize=", "layerwise_casting=",
                  "cache=", "offload=", "lora=", "base="):
         assert all(knob in line for line in lines.values()), knob
+    assert "compile=off" in lines["tiny-base"] and "compile=regional" in lines["tiny-compiled"]
+    assert "attention_backend=default" in lines["tiny-base"]
     assert "attention_backend=_native_math" in lines["tiny-math"]
     assert "quantize=int8_weight_only" in lines["tiny-int8"]
     assert "cache=first_block,threshold=0.5" in lines["tiny-cache"]

@@ -90,6 +90,7 @@ class Postgres:
         self.port = free_port()
         self.as_root = os.geteuid() == 0
         self._databases = 0
+        self._template: str | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
 
     def _cmd(self, *args: str) -> list[str]:
@@ -162,22 +163,49 @@ class Postgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, prefix: str = "vs") -> str:
-        """A new empty database; returns its URL."""
+    def create_database(self, prefix: str = "vs", *, migrated: bool = False) -> str:
+        """A new database; returns its URL. Empty, or with ``migrated`` a copy of one this
+        cluster migrated once (``CREATE DATABASE ... TEMPLATE``): a server started on it finds
+        the schema at head, as every server after the first one of a deployment does. Tests
+        of migrating itself (from empty, several replicas at once) take an empty one."""
         self._databases += 1
         name = f"{prefix}_{os.getpid()}_{self._databases}"
+        template = ""
+        if migrated:
+            if self._template is None:
+                self._template = self._migrated_template()
+            template = f' TEMPLATE "{self._template}"'
 
         async def create() -> None:
             import asyncpg
 
             conn = await asyncpg.connect(self.url())
             try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
+                await conn.execute(f'CREATE DATABASE "{name}"{template}')
             finally:
                 await conn.close()
 
         run_sync(create)
         return self.url(name)
+
+    def _migrated_template(self) -> str:
+        from vidserve.store.database import migrate
+
+        url = self.create_database("template")
+        error: list[BaseException] = []
+
+        def run() -> None:  # migrate runs its own event loop: a thread of its own
+            try:
+                migrate(url)
+            except BaseException as exc:
+                error.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        if error:
+            raise error[0]
+        return url.rsplit("/", 1)[1]  # no session stays on it: CREATE ... TEMPLATE needs that
 
 
 async def pg_fetch(url: str, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -355,7 +383,7 @@ class Backend:
         self._count += 1
         prefix = f"{data_dir.name}-{os.getpid()}-{self._count}-{time.monotonic_ns()}"
         return {
-            "VIDSERVE_DATABASE_URL": self.postgres.create_database(),
+            "VIDSERVE_DATABASE_URL": self.postgres.create_database(migrated=True),
             "VIDSERVE_STORAGE_URL": f"s3://{BUCKET}/{prefix}",
             "VIDSERVE_S3_ENDPOINT_URL": self.s3.endpoint,
             **S3_ENV,

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from vidserve import ids
 from vidserve.domain import Video, VideoStatus
 from vidserve.queue.jobs import JobQueue
 from vidserve.store.database import Database, migrate
-from vidserve.store.videos import IdempotencyRecord, VideoStore
+from vidserve.store.tables import videos
+from vidserve.store.videos import _GET_VISIBLE, IdempotencyRecord, VideoStore
 
 
 @pytest.fixture
@@ -174,3 +176,22 @@ async def test_concurrent_idempotent_inserts_give_one_job(db: Database) -> None:
             await d.close()
     assert sum(r.created for r in results) == 1
     assert len({r.video.id for r in results}) == 1
+
+
+async def test_a_prepared_read_returns_what_sqlalchemy_returns(db: Database) -> None:
+    """The hot read (``VideoStore.get``) runs on the SQLite driver's cursor: the same row, by
+    column name with the columns' own result processing, as SQLAlchemy's execution gives."""
+    store = VideoStore(db)
+    v = _video()
+    await store.insert(v, created_ns=0)
+    claim = await JobQueue(db).claim("w", None, 10, now=0)  # booleans, numbers, NULLs set
+    assert claim is not None
+    prepared = await store.get("p", v.id)
+    row = await db.fetch_first(select(videos).where(videos.c.id == v.id))
+    assert row is not None
+    fast = await db.first(_GET_VISIBLE, {"video_id": v.id, "project": "p"})
+    assert fast == dict(row._mapping)
+    assert fast is not None and fast["cancel_requested"] is False  # SQLite's 0, as a bool
+    assert prepared == claim.video
+    assert await store.get("other project", v.id) is None
+    assert await store.get("p", ids.new_video_id()) is None

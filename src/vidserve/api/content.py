@@ -8,7 +8,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vidserve.service.videos import Content
+from vidserve.service.content import Content
 from vidserve.store.blobs import BlobStore
 
 _RANGE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")

@@ -9,6 +9,12 @@ builds the OpenAPI operation from the endpoint's signature, ``response_model`` a
 and its declared query parameters (strings or None) and sends what it returns; it skips the
 dependency solving and the re-validation of the returned model, which cost more than the rest
 of a ``GET /v1/videos/{id}`` (``bench/api_throughput.py --profile``).
+
+The route's ASGI app is that handler and nothing else: FastAPI wraps each route in two
+``AsyncExitStack`` s (for dependencies with ``yield``, which these routes do not solve) and a
+second round of Starlette's exception handling (``wrap_app_handling_exceptions``); an error
+raised here goes to the application's ``ExceptionMiddleware``, which holds the same handlers
+(``api/app.py``) and answers it the same way.
 """
 
 from __future__ import annotations
@@ -20,9 +26,22 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 
 class ThinRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.max_body_size is not None:  # api/middleware/body_limit.py is the one limit
+            raise ValueError("ThinRoute does not take max_body_size")
+        handler = self.get_route_handler()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handler(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        self.app = app
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
         path = tuple(field.name for field in self.dependant.path_params)

@@ -13,7 +13,11 @@ from vidserve.errors import ConfigurationError
 
 
 def load_backend(spec: ModelSpec, *, caption: str = "label") -> VideoBackend:
-    backend = _engine(spec, caption)
+    return wrapped(_engine(spec, caption), spec)
+
+
+def wrapped(backend: VideoBackend, spec: ModelSpec) -> VideoBackend:
+    """``backend`` in the operator's ``wrap`` of the model, if it has one."""
     wrap = spec.options.get("wrap")
     if wrap is None:
         return backend

@@ -94,7 +94,7 @@ class JobQueue:
             ).first()
         if row is None:
             return None
-        video = row_to_video(row)
+        video = row_to_video(row._mapping)
         return Claim(video=video, attempt=video.attempt)
 
     async def heartbeat(

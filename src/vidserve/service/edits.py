@@ -38,7 +38,6 @@ from vidserve.settings import Settings
 from vidserve.store.blobs import BlobStore
 from vidserve.store.videos import VideoStore
 
-MAX_SEGMENT_SECONDS = 20
 MAX_EXTENSIONS = 6
 MAX_TOTAL_SECONDS = 120
 
@@ -89,12 +88,8 @@ class EditService:
     async def extend(
         self, project: str, cmd: ExtendVideo, idempotency_key: str | None = None
     ) -> Video:
-        if not 1 <= cmd.seconds <= MAX_SEGMENT_SECONDS:
-            raise InvalidRequest(
-                f"Invalid 'seconds': an extension adds at most {MAX_SEGMENT_SECONDS} seconds.",
-                param="seconds",
-                code="invalid_value",
-            )
+        # cmd.seconds is one of contract.EXTENSION_SECONDS: the wire model (ExtendVideoBody)
+        # is where that is checked; here only what depends on the source (the total length)
         return await self._make(project, "extend", cmd.prompt, cmd.video, cmd.model,
                                 cmd.seconds, idempotency_key)
 

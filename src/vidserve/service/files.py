@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from vidserve import contract, ids
 from vidserve.contract import FilePurpose, Order
 from vidserve.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from vidserve.service.content import Content
 from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
 from vidserve.store.blobs import BlobNotFound, BlobStore
@@ -34,8 +35,7 @@ class NewFile:
 
 @dataclass(frozen=True, slots=True)
 class FileContent:
-    key: str
-    size: int
+    content: Content
     filename: str
 
 
@@ -131,7 +131,7 @@ class FileService:
             meta = await self.blobs.head(key)
         except BlobNotFound:
             raise _not_found(file_id) from None
-        return FileContent(key=key, size=meta.size, filename=found.filename)
+        return FileContent(Content.of(key, meta, "application/octet-stream"), found.filename)
 
     async def delete(self, project: str, file_id: str) -> StoredFile:
         found = await self.retrieve(project, file_id)

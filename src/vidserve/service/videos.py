@@ -21,9 +21,10 @@ from vidserve.domain import JobKind, Size, Video, VideoStatus
 from vidserve.engine.registry import ModelRegistry, ServedModel
 from vidserve.errors import InvalidRequest, InvalidValue, MissingParameter, NotFound, RateLimited
 from vidserve.net.fetch import FetchPolicy, FetchRefused, fetch
+from vidserve.service.content import Content
 from vidserve.service.space import write_or_free
 from vidserve.settings import Settings
-from vidserve.store.blobs import BlobMeta, BlobNotFound, BlobStore
+from vidserve.store.blobs import BlobNotFound, BlobStore
 from vidserve.store.videos import ActiveJobsLimitReached, IdempotencyRecord, Page, VideoStore
 
 if TYPE_CHECKING:
@@ -49,14 +50,6 @@ class CreateVideo:
     reference_url: str | None = None  # an http(s) image URL, fetched under the SSRF rules
     reference_file_id: str | None = None  # a file uploaded with POST /v1/files
     character_ids: tuple[str, ...] = ()  # at most 2 (checked by the API layer)
-
-
-@dataclass(frozen=True, slots=True)
-class Content:
-    key: str
-    meta: BlobMeta
-    content_type: str
-    etag: str
 
 
 shown_id = contract.shown  # an id as it may appear in an error message
@@ -348,8 +341,7 @@ class VideoService:
             raise NotFound(
                 f"The {variant} of this video is no longer available.", param="variant", code=None
             ) from None
-        etag = '"' + hashlib.sha256(f"{key}:{meta.size}".encode()).hexdigest()[:32] + '"'
-        return Content(key=key, meta=meta, content_type=CONTENT_TYPES[variant], etag=etag)
+        return Content.of(key, meta, CONTENT_TYPES[variant])
 
     # -- new jobs (also the seam for EditService) ----------------------------------------------
 

@@ -7,7 +7,8 @@ process and the worker process). PostgreSQL uses row locks (``FOR UPDATE SKIP LO
 Reads are single statements (``fetch_all``/``fetch_first``/``scalar``). On SQLite they run
 synchronously on the calling thread: a WAL reader never waits for a writer, and a primary-key
 lookup takes microseconds, where the async driver's thread hand-offs cost a hundred times
-more (bench/api_throughput.py). On PostgreSQL they go through asyncpg.
+more (bench/api_throughput.py). On PostgreSQL they go through asyncpg. The hottest reads (a
+video by id: every poll) are :class:`PreparedRead` s, compiled once.
 
 Wake-ups (PostgreSQL): a row that becomes queued (inserted, or put back) sends
 ``NOTIFY vidserve_jobs, '<model>'`` from a trigger in the schema (migration 0005), delivered when
@@ -22,15 +23,17 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Executable, Row, Text, TypeDecorator, event
+from sqlalchemy import Executable, Row, Select, Text, TypeDecorator, event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 AnyRow = Row[*tuple[Any, ...]]
 """A result row of any shape (``Row[Any]`` would be a one-column row in SQLAlchemy 2.1)."""
@@ -70,6 +73,59 @@ class PortableText(TypeDecorator[str]):
             decoded: str = json.loads(value[len(self.MARK):])
             return decoded
         return value
+
+
+class PreparedRead:
+    """A SELECT built once (a module constant) for a hot read, run by
+    :meth:`Database.first`.
+
+    On the SQLite reader it runs as SQLAlchemy compiled it for that dialect, on the driver's
+    cursor, with each column's own result processor applied: the SQL and the values are
+    SQLAlchemy's, only its per-execution machinery (execution context, cursor result, row
+    objects), which costs three times the lookup itself (``bench/api_hot_path.py``), is left
+    out. Elsewhere (PostgreSQL) it is executed as any statement. Its bound parameters are all
+    named and given at each call; no expanding (``IN``) parameters.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = _Compiled(self.statement, dialect)
+        return found
+
+
+class _Compiled:
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: not a positional paramstyle")
+        self.sql = compiled.string
+        binds = [compiled.binds[name] for name in compiled.positiontup]
+        if any(bind.expanding for bind in binds):
+            raise ValueError("a PreparedRead takes no expanding (IN) parameters")
+        self.binds = tuple(
+            (bind.key, bind.type.dialect_impl(dialect).bind_processor(dialect)) for bind in binds
+        )
+        self.names = tuple(statement.selected_columns.keys())
+        self.processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+
+    def parameters(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            params[key] if process is None else process(params[key]) for key, process in self.binds
+        )
+
+    def mapping(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            name: value if process is None else process(value)
+            for name, value, process in zip(self.names, row, self.processors, strict=True)
+        }
 
 
 JOBS_CHANNEL = "vidserve_jobs"
@@ -211,6 +267,7 @@ class Database:
         conn: Connection | None = getattr(self._readers, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self._readers.conn = self._reader.connect()
+            self._readers.driver = conn.connection.driver_connection
         try:
             yield conn
             conn.rollback()
@@ -236,6 +293,24 @@ class Database:
                 return conn.execute(statement, params).first()
         async with self.engine.connect() as aconn:
             return (await aconn.execute(statement, params)).first()
+
+    async def first(self, read: PreparedRead, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row of a prepared read, as a dict by column name; None without one."""
+        if self._reader is None:
+            row = await self.fetch_first(read.statement, params)
+            return None if row is None else dict(row._mapping)
+        with self._read() as conn:
+            compiled = read.compiled(conn.dialect)
+            arguments = compiled.parameters(params)
+            dbapi = conn.dialect.loaded_dbapi
+            cursor = self._readers.driver.cursor()  # the sqlite3 connection under conn
+            try:
+                found = cursor.execute(compiled.sql, arguments).fetchone()
+            except dbapi.Error as exc:  # wrapped as SQLAlchemy wraps it (is_transient reads it)
+                raise DBAPIError.instance(compiled.sql, arguments, exc, dbapi.Error) from exc
+            finally:
+                cursor.close()  # ends the statement, and with it SQLite's read transaction
+            return None if found is None else compiled.mapping(found)
 
     async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
         if self._reader is not None:
@@ -267,6 +342,9 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # here: only migrating needs alembic (a worker starts
+    # without it, and a worker's start is on the embedded server's path to ready)
+
     config = Config()
     config.set_main_option("script_location", str(files("vidserve.store") / "migrations"))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -282,6 +360,8 @@ def migrate(url: str, revision: str = "head") -> None:
     On PostgreSQL several replicas may start at once: a session advisory lock makes them
     migrate one after the other (the later ones find the schema at ``revision``).
     """
+    from alembic import command
+
     config = alembic_config(url)
     if make_url(normalise_url(url)).get_backend_name() != "postgresql":
         command.upgrade(config, revision)

@@ -160,4 +160,5 @@ workers = Table(
     Column("current_job", Text),
     Column("started_at", Double, nullable=False),
     Column("last_beat", Double, nullable=False, index=True),
+    Column("groups", Text),  # JSON: the worker's device groups (GroupInfo), if any
 )

@@ -5,6 +5,7 @@ The queue's state changes (claim, heartbeat, finish, reap) live in ``vidserve.qu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,12 +13,12 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text,
 from sqlalchemy.exc import IntegrityError
 
 from vidserve.domain import JobKind, Video, VideoStatus
-from vidserve.store.database import Database
+from vidserve.store.database import Database, PreparedRead
 from vidserve.store.tables import idempotency_keys, videos
 
 
-def row_to_video(row: Any) -> Video:
-    m = row._mapping
+def row_to_video(m: Mapping[Any, Any]) -> Video:
+    """A video from its row, by column name (``row._mapping`` or a prepared read's dict)."""
     return Video(
         id=m["id"],
         project=m["project"],
@@ -91,11 +92,13 @@ class Page:
     has_more: bool
 
 
-# Built once: the hot read (every poll) skips statement construction entirely.
-_GET_VISIBLE = select(videos).where(
-    videos.c.id == bindparam("video_id"),
-    videos.c.project == bindparam("project"),
-    videos.c.deleted_at.is_(None),
+# Built once and compiled once: the hot read (every poll).
+_GET_VISIBLE = PreparedRead(
+    select(videos).where(
+        videos.c.id == bindparam("video_id"),
+        videos.c.project == bindparam("project"),
+        videos.c.deleted_at.is_(None),
+    )
 )
 
 
@@ -136,7 +139,7 @@ class VideoStore:
                 idempotency_keys.c.project == project, idempotency_keys.c.key == key
             )
         )
-        return row_to_video(row) if row is not None else None
+        return row_to_video(row._mapping) if row is not None else None
 
     async def _insert(
         self,
@@ -161,7 +164,7 @@ class VideoStore:
                     ).first()
                     if row is not None:
                         return Inserted(
-                            row_to_video(row),
+                            row_to_video(row._mapping),
                             created=False,
                             request_hash_matches=existing.request_hash == idempotency.request_hash,
                         )
@@ -208,13 +211,13 @@ class VideoStore:
         return Inserted(video, created=True)
 
     async def get(self, project: str, video_id: str) -> Video | None:
-        row = await self.db.fetch_first(_GET_VISIBLE, {"video_id": video_id, "project": project})
+        row = await self.db.first(_GET_VISIBLE, {"video_id": video_id, "project": project})
         return row_to_video(row) if row is not None else None
 
     async def get_any(self, video_id: str) -> Video | None:
         """Any row, deleted or not, any project: for workers and tests, never for clients."""
         row = await self.db.fetch_first(select(videos).where(videos.c.id == video_id))
-        return row_to_video(row) if row is not None else None
+        return row_to_video(row._mapping) if row is not None else None
 
     async def list_page(
         self,
@@ -249,7 +252,7 @@ class VideoStore:
             query = query.order_by(videos.c.created_ns.asc(), videos.c.id.asc())
         query = query.limit(limit + 1)
         rows = await self.db.fetch_all(query)
-        found = [row_to_video(r) for r in rows]
+        found = [row_to_video(r._mapping) for r in rows]
         return Page(videos=found[:limit], has_more=len(found) > limit)
 
     async def mark_deleted(self, project: str, video_id: str, now: int) -> Video | None:
@@ -270,7 +273,7 @@ class VideoStore:
             ).first()
             if row is None:
                 return None
-            before = row_to_video(row)
+            before = row_to_video(row._mapping)
             values: dict[str, Any] = {"deleted_at": now}
             if before.status is VideoStatus.QUEUED:
                 values.update(

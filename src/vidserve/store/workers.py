@@ -7,7 +7,8 @@ after a day otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, insert, select, update
 
@@ -24,6 +25,17 @@ def worker_stale_after(settings: Settings) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A model the worker serves on a group of devices (:mod:`vidserve.worker.group`)."""
+
+    model: str
+    ranks: int
+    state: str  # starting | ready | restarting | unavailable | stopped
+    restarts: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerBeat:
     id: str
     host: str
@@ -32,6 +44,7 @@ class WorkerBeat:
     current_job: tuple[str, ...]
     started_at: float
     last_beat: float
+    groups: tuple[GroupInfo, ...] = ()
 
     def alive(self, now: float, stale_after: float) -> bool:
         return now - self.last_beat <= stale_after
@@ -49,6 +62,7 @@ class WorkerStore:
             "current_job": ",".join(beat.current_job) or None,
             "started_at": beat.started_at,
             "last_beat": beat.last_beat,
+            "groups": json.dumps([asdict(g) for g in beat.groups]) if beat.groups else None,
         }
         async with self.db.write() as conn:
             updated = await conn.execute(
@@ -74,6 +88,7 @@ class WorkerStore:
                 current_job=tuple(filter(None, (r.current_job or "").split(","))),
                 started_at=r.started_at,
                 last_beat=r.last_beat,
+                groups=tuple(GroupInfo(**g) for g in json.loads(r.groups or "[]")),
             )
             for r in rows
         ]

@@ -37,6 +37,7 @@ from vidserve.queue.jobs import JobQueue
 from vidserve.store.blobs import BlobStore, BlobUnavailable
 from vidserve.store.database import is_transient
 from vidserve.store.videos import VideoStore
+from vidserve.worker.group import DeviceGroupFailed
 
 log = logging.getLogger("vidserve.worker")
 
@@ -109,6 +110,7 @@ INFRASTRUCTURE = {
     "storage_full": "the server's disk or storage bucket was full",
     "storage_unavailable": "the storage bucket did not answer",
     "database_unavailable": "the database did not answer",
+    "device_group_failed": "a rank of the model's device group died or hung",
 }
 
 
@@ -119,6 +121,8 @@ def _infrastructure(error: BaseException) -> str | None:
         return "storage_full"
     if isinstance(error, GenerationFailed):
         return None
+    if isinstance(error, DeviceGroupFailed):
+        return "device_group_failed"
     if isinstance(error, BlobUnavailable):
         return "storage_unavailable"
     if is_transient(error):

@@ -28,8 +28,9 @@ from vidserve.queue.reaper import reap_forever
 from vidserve.queue.wakeup import Wakeup, make_wakeup
 from vidserve.runtime import Runtime
 from vidserve.store.database import is_transient
-from vidserve.store.workers import WorkerBeat, WorkerStore
+from vidserve.store.workers import GroupInfo, WorkerBeat, WorkerStore
 from vidserve.telemetry import worker_metrics
+from vidserve.worker.group import DeviceGroup, GroupStatus
 from vidserve.worker.inputs import InputLoader
 from vidserve.worker.job import Job, JobEnv
 from vidserve.worker.outcome import Outcome, Recorder
@@ -130,6 +131,7 @@ class Worker:
             listen_poll=listen_poll,
         )
         await self._wakeup.start()
+        self._start_groups()
         presence_stop = asyncio.Event()
         presence = asyncio.create_task(keep_presence(
             WorkerStore(self.rt.db), self._describe,
@@ -143,6 +145,7 @@ class Worker:
         finally:
             presence_stop.set()
             await presence
+            await asyncio.to_thread(self._close_groups)
             await self._wakeup.close()
             reaper_stop.set()
             if reaper_task is not None:
@@ -153,6 +156,8 @@ class Worker:
             id=self.id, host=socket.gethostname(), pid=os.getpid(), models=tuple(self.models),
             current_job=tuple(self.running), started_at=self._started_at,
             last_beat=self.rt.clock(),
+            groups=tuple(GroupInfo(g.model, g.ranks, g.state, g.restarts, g.reason)
+                         for g in self.groups()),
         )
 
     async def _slot(self, max_jobs: int | None) -> None:
@@ -204,9 +209,34 @@ class Worker:
     def _backend(self, spec: ModelSpec) -> VideoBackend:
         backend = self._backends.get(spec.name)
         if backend is None:
-            backend = load_backend(spec, caption=self.settings.procedural_caption)
+            if spec.diffusers is not None and spec.diffusers.parallel is not None:
+                group = DeviceGroup(  # one job on several devices: rank processes
+                    spec, log_level=self.settings.log_level,
+                    log_format=self.settings.log_format,
+                )
+                group.start()
+                backend = group
+            else:
+                backend = load_backend(spec, caption=self.settings.procedural_caption)
             self._backends[spec.name] = backend
         return backend
+
+    def _start_groups(self) -> None:
+        """The ranks of models served on a device group start with the worker (loading
+        takes minutes; ``vidserve status`` shows them starting)."""
+        for name in self.models:
+            served = self.rt.registry.get(name)
+            if served is not None and served.spec.diffusers is not None and (
+                    served.spec.diffusers.parallel is not None):
+                self._backend(served.spec)
+
+    def groups(self) -> list[GroupStatus]:
+        return [b.status() for b in self._backends.values() if isinstance(b, DeviceGroup)]
+
+    def _close_groups(self) -> None:
+        for backend in self._backends.values():
+            if isinstance(backend, DeviceGroup):
+                backend.close()
 
 
 async def run_worker(runtime: Runtime, *, models: list[str] | None = None,

@@ -22,8 +22,6 @@ from vidserve.api.files.wire import CreateFileBody, FileDeleted, FileList, FileO
 from vidserve.api.openapi import ERROR_RESPONSES, body_doc
 from vidserve.api.routing import ThinRoute
 from vidserve.api.validation import LIMIT_PATTERNS, reject_unknown_query
-from vidserve.service.videos import Content
-from vidserve.store.blobs import BlobMeta
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, route_class=ThinRoute)
 
@@ -92,13 +90,7 @@ async def file_content(request: Request, file_id: str) -> Response:
     reject_unknown_query(request.query_params.multi_items(), ())
     rt = runtime(request)
     found = await rt.file_service.content(project, file_id)
-    content = Content(
-        key=found.key,
-        meta=BlobMeta(size=found.size, etag=None),
-        content_type="application/octet-stream",
-        etag=f'"{found.key.split("/")[1]}"',
-    )
-    response = content_response(request, rt.blob_store, content)
+    response = content_response(request, rt.blob_store, found.content)
     response.headers["Content-Disposition"] = (
         f"attachment; filename*=UTF-8''{quote(found.filename, safe='')}"
     )

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -81,7 +82,8 @@ async def readiness(request: Request) -> dict[str, Any]:
             "silent": len(beats) - len(alive),
             "workers": [
                 {"id": b.id, "host": b.host, "models": list(b.models),
-                 "current_job": list(b.current_job), "last_beat_s": round(now - b.last_beat, 1)}
+                 "current_job": list(b.current_job), "last_beat_s": round(now - b.last_beat, 1),
+                 "groups": [asdict(g) for g in b.groups]}
                 for b in alive
             ],
         }

@@ -62,6 +62,7 @@ class DiffusersBackend:
         *,
         problem: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_load: Callable[[Loaded], None] | None = None,
     ) -> None:
         self.options = options
         self._capabilities = capabilities
@@ -70,6 +71,7 @@ class DiffusersBackend:
         self._lock = threading.Lock()
         self._loaded: Loaded | None = None
         self._failed: tuple[float, str] | None = None
+        self._on_load = on_load  # more set-up of the loaded weights (a rank: its parallelism)
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> DiffusersBackend:
@@ -108,7 +110,10 @@ class DiffusersBackend:
                 raise self._unavailable(model, self._failed[1])
             started = time.perf_counter()
             try:
-                self._loaded = pipelines.load(self.options)
+                loaded = pipelines.load(self.options)
+                if self._on_load is not None:
+                    self._on_load(loaded)
+                self._loaded = loaded
             except pipelines.LoadError as exc:
                 reason = str(exc)
                 log.error("model %s cannot be loaded: %s", self.options.name, reason)

@@ -121,6 +121,7 @@ LOAD_KEYS = frozenset({
     "quantize", "layerwise_casting", "cache", "offload_use_stream", "offload_blocks_per_group",
 })
 _ADAPTER = re.compile(r"[^A-Za-z0-9_]")
+LORA_FILE = "pytorch_lora_weights.safetensors"  # what load_lora_weights looks for by default
 
 
 class KnobError(ValueError):
@@ -337,7 +338,27 @@ def problem(speed: Speed, offline: bool) -> str | None:
     for lora in speed.lora:
         if lora.local and not Path(lora.path).exists():
             return f"lora {lora.path} does not exist"
+        if lora.local and Path(lora.path).is_dir() and not (
+                Path(lora.path) / (lora.weight_name or LORA_FILE)).is_file():
+            return f"lora {lora.path} has no {lora.weight_name or LORA_FILE}"
+        if not lora.local and offline and not _cached(lora):
+            file = lora.weight_name or LORA_FILE
+            return (f"lora {lora.path!r} ({file}) is not in the local Hugging Face cache and "
+                    f"downloads are off: hf download {lora.path} first, or give a local path")
     return None
+
+
+def _cached(lora: Lora) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - comes with diffusers
+        return True
+    try:
+        found = try_to_load_from_cache(
+            lora.path, lora.weight_name or LORA_FILE)
+    except Exception:  # an invalid repo id: loading says why
+        return True
+    return isinstance(found, str)
 
 
 def inherit(models: dict[str, Any]) -> dict[str, dict[str, Any]]:

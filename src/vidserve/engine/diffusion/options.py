@@ -72,8 +72,68 @@ KEYS = frozenset(
         "max_sequence_length",
         "cpu_threads",
         "call_args",
+        "parallel",
     }
 ) | knobs.KEYS  # the speed knobs (attention backend, compile, LoRA, quantization, cache...)
+
+PARALLEL_KEYS = frozenset({"ulysses", "ring", "timeout_seconds", "start_timeout_seconds"})
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelOptions:
+    """``parallel = { ulysses = U, ring = R }``: one job on ``U * R`` devices through diffusers'
+    context parallelism (:mod:`vidserve.engine.diffusion.parallel`), one rank process per
+    device inside one worker (:mod:`vidserve.worker.group`)."""
+
+    ulysses: int = 1
+    ring: int = 1
+    timeout_seconds: float = 120.0  # a collective waiting longer: the group is torn down
+    start_timeout_seconds: float = 1800.0  # every rank loaded and ready within this
+
+    @property
+    def world_size(self) -> int:
+        return self.ulysses * self.ring
+
+
+def _parallel(entry: dict[str, Any]) -> ParallelOptions | None:
+    raw = entry.get("parallel")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise OptionsError("parallel must be a table like { ulysses = 2 } or { ring = 2 }")
+    unknown = sorted(set(raw) - PARALLEL_KEYS)
+    if unknown:
+        raise OptionsError(
+            f"parallel: unknown key(s) {', '.join(unknown)} (known: "
+            f"{', '.join(sorted(PARALLEL_KEYS))})"
+        )
+    degrees = []
+    for key in ("ulysses", "ring"):
+        value = _get(raw, key, int, 1)
+        if value < 1:
+            raise OptionsError(f"parallel.{key} must be at least 1")
+        degrees.append(int(value))
+    timeouts = []
+    for key, default in (("timeout_seconds", 120.0), ("start_timeout_seconds", 1800.0)):
+        seconds = float(_get(raw, key, float, default))
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise OptionsError(f"parallel.{key} must be a positive number of seconds")
+        timeouts.append(seconds)
+    found = ParallelOptions(degrees[0], degrees[1], timeouts[0], timeouts[1])
+    if found.world_size < 2:
+        raise OptionsError("parallel needs ulysses or ring of at least 2 (a group of 2+ devices)")
+    if entry.get("offload", "none") != "none":
+        raise OptionsError("parallel and offload do not mix: each rank keeps its weights resident")
+    # knobs that would make the ranks diverge or that are not verified under parallelism
+    if "cache" in entry:  # each rank would decide to skip blocks from its own shard
+        raise OptionsError("parallel and cache do not mix: each rank would decide from its own "
+                           "part of the sequence whether to skip, and the ranks would diverge")
+    if entry.get("compile", "off") != "off":
+        raise OptionsError("parallel and compile are not verified together: leave compile off")
+    if "base" in entry:
+        raise OptionsError("parallel and base do not mix: each group loads its own weights")
+    return found
+
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -115,6 +175,7 @@ class DiffusersOptions:
     cpu_threads: int | None
     call_args: dict[str, Any] = field(default_factory=dict)  # more pipeline-call arguments
     speed: knobs.Speed = field(default_factory=knobs.Speed)
+    parallel: ParallelOptions | None = None  # one job over a group of devices
 
     @property
     def model_family(self) -> Family:
@@ -200,6 +261,9 @@ class DiffusersOptions:
         if self.video_pipeline:
             facts["video_pipeline"] = self.video_pipeline
         facts.update(self.speed.describe(self.offload))
+        if self.parallel is not None:
+            p = self.parallel
+            facts["parallel"] = f"ulysses={p.ulysses},ring={p.ring} ({p.world_size} ranks)"
         return facts | self.methods()
 
 
@@ -399,6 +463,7 @@ def parse(name: str, entry: dict[str, Any], base_dir: Path | None = None) -> Dif
         cpu_threads=threads,
         call_args=dict(call_args),
         speed=speed,
+        parallel=_parallel(entry),
     )
 
 
@@ -491,9 +556,45 @@ def check(opts: DiffusersOptions) -> str | None:
         return problem
     family = opts.model_family
     configs = read_configs(opts.weights, opts.local, opts)
-    if not configs:
+    found = None
+    if opts.parallel is not None:
+        found = parallel_problem(opts.parallel, opts.family, configs)
+    if found is None and not configs:
         return None  # a hub id not cached yet: downloaded and checked when loaded
-    found = family.geometry(configs).problem(opts.native_sizes, opts.max_frames)
+    if found is None:
+        found = family.geometry(configs).problem(opts.native_sizes, opts.max_frames)
     if found is None and opts.image_weights is None:
         found = family.check(configs, opts.roles)
     return None if found is None else f"{opts.pipeline} from {opts.weights}: {found}"
+
+
+# the attention heads Ulysses splits over its ranks (LTX-2 splits its audio stream's too)
+_HEAD_KEYS = ("num_attention_heads", "audio_num_attention_heads")
+# families whose diffusers 0.42 Ulysses plan fails on every call (found on tiny pipelines of
+# each, 2 CPU ranks): their attention masks are per head, and Ulysses hands each rank
+# heads / ulysses heads without splitting the mask
+ULYSSES_FAILS = {
+    "ltx": "diffusers' Ulysses attention does not split LTX-Video's per-head cross-attention "
+           "mask over the ranks (the first call fails: 'size of tensor a (2) must match the "
+           "size of tensor b (4)'); serve it on one device, or with ring on CUDA",
+    "ltx2": "diffusers' Ulysses attention does not split LTX-2's per-head attention masks "
+            "over the ranks (the first call fails with a shape mismatch); serve it on one "
+            "device, or with ring on CUDA",
+}
+
+
+def parallel_problem(parallel: ParallelOptions, family: str, configs: Configs) -> str | None:
+    """Why the saved configuration cannot run this group (Ulysses hands each rank
+    ``heads / ulysses`` attention heads, so the degree must divide every head count)."""
+    if parallel.ulysses > 1 and family in ULYSSES_FAILS:
+        return f"parallel.ulysses: {ULYSSES_FAILS[family]}"
+    for component in ("transformer", "transformer_2"):
+        config = configs.get(component, {})
+        for key in _HEAD_KEYS:
+            heads = config.get(key)
+            if isinstance(heads, int) and heads % parallel.ulysses:
+                return (
+                    f"parallel.ulysses = {parallel.ulysses} must divide the {component}'s "
+                    f"{key} ({heads})"
+                )
+    return None

@@ -41,6 +41,7 @@ from vidserve.engine.diffusion.options import DiffusersOptions
 log = logging.getLogger("vidserve.engine.diffusers")
 
 DENOISERS = ("transformer", "transformer_2")
+HOST_ATTENTION = ("native", "_native_math", "flex")  # the backends that run off CUDA
 
 
 def load_kwargs(opts: DiffusersOptions, components: list[str]) -> dict[str, Any]:
@@ -149,6 +150,10 @@ def apply(pipe: Any, opts: DiffusersOptions, device: torch.device,
             model.enable_layerwise_casting(  # type: ignore[operator]
                 storage_dtype=storage, compute_dtype=dtype)
     if speed.attention_backend is not None:
+        if device.type != "cuda" and speed.attention_backend not in HOST_ATTENTION:
+            raise ValueError(
+                f"attention_backend = {speed.attention_backend!r} runs on CUDA GPUs only and "
+                f"this model is on {device}; choose one of {', '.join(HOST_ATTENTION)}")
         tuning.attention = _set_attention(models, speed.attention_backend)
     if speed.cache is not None:
         tuning.cache = step_cache.enable(speed.cache, list(models.values()), opts.steps)
