@@ -82,6 +82,20 @@ modality_scale = 1.0
 audio_modality_scale = 1.0
 audio_guidance_scale = 1.0
 
+[models.tiny-ltx2-condition]  # one class for text, image and clips (edits, extensions)
+backend = "diffusers"
+pipeline = "LTX2ConditionPipeline"
+weights = "{weights}/ltx2-condition"
+steps = 3
+guidance = 1.0
+{tiny}
+[models.tiny-ltx2-condition.call_args]
+stg_scale = 0.0
+audio_stg_scale = 0.0
+modality_scale = 1.0
+audio_modality_scale = 1.0
+audio_guidance_scale = 1.0
+
 [models.tiny-hunyuan15]
 backend = "diffusers"
 pipeline = "HunyuanVideo15Pipeline"
@@ -100,8 +114,8 @@ guidance = 1.0
 {tiny}
 """
 
-KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.2-ti2v", "wan2.2-a14b", "ltx2", "hunyuan15",
-         "hunyuan15-i2v")
+KINDS = ("wan-t2v", "wan-i2v", "ltx", "wan2.2-ti2v", "wan2.2-a14b", "ltx2", "ltx2-condition",
+         "hunyuan15", "hunyuan15-i2v")
 
 
 def families_toml(weights: Path, extra: str = "") -> str:

@@ -29,7 +29,8 @@ from vidserve.engine.registry import ModelRegistry
 
 MODELS = [
     "procedural", "tiny-wan", "tiny-wan-i2v", "tiny-wan22-ti2v", "tiny-wan22-a14b",
-    "tiny-ltx", "tiny-ltx2", "tiny-hunyuan15", "tiny-hunyuan15-i2v",
+    "tiny-ltx", "tiny-ltx2", "tiny-ltx2-condition", "tiny-hunyuan15",
+    "tiny-hunyuan15-i2v",
 ]
 Steps = list[tuple[int, int]]
 

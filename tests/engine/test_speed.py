@@ -165,6 +165,7 @@ def test_a_name_on_a_base_cannot_change_how_it_loads(
     ('lora = [{ path = "someone/wan-lora", weight_name = "x.safetensors" }]',
      "lora 'someone/wan-lora' (x.safetensors) is not in the local Hugging Face cache"),
     ('lora = [{ path = "./no-such-lora" }]', "no-such-lora does not exist"),
+    ('lora = [{ path = ".", weight_name = "style.safetensors" }]', "has no style.safetensors"),
 ])
 def test_a_backend_that_cannot_run_here_is_unavailable_at_start(
     registry: Callable[[str], ModelRegistry], wan: Path, extra: str, reason: str

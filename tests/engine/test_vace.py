@@ -5,6 +5,11 @@ tests/surface/test_open_model_surface.py)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -100,13 +105,70 @@ def test_carry_over_joins_without_a_jump() -> None:
     steps = [mad(out[i], out[i + 1]) for i in range(3, 7)]
     assert max(steps) <= 20.0  # the offset fades out over the span
 
-    # an abrupt first new frame (noise) is eased: the join moves half as far
-    jumpy = [_noise(s) for s in range(6)]
-    eased = carry_over(jumpy, jumpy[2], at=3, span=3, ease=2)
-    raw = mad(jumpy[2], jumpy[3])
-    assert mad(jumpy[2], eased[3]) < 0.6 * raw
+    # a model that jumps from its given frames to its new ones is eased at the join: the join
+    # moves little more than the model moves afterwards (2 per frame), then catches up
+    flat = np.full((16, 16, 3), 100, np.uint8)
+    jumpy = [flat] * 3 + [np.full((16, 16, 3), 160 + 2 * i, np.uint8) for i in range(6)]
+    eased = carry_over(jumpy, flat, at=3, span=6, ease=2)
+    assert mad(flat, eased[3]) <= 0.15 * mad(flat, jumpy[3])
+    assert np.array_equal(eased[5], jumpy[5])  # after ``ease`` frames, unchanged (no offset)
+
+    # a model that moves evenly (noise every frame) gets a one-frame ease-in: the join moves
+    # about half as far as its frames do
+    noisy = [_noise(s) for s in range(8)]
+    eased_noise = carry_over(noisy, noisy[2], at=3, span=5, ease=2)
+    moves = [mad(noisy[i], noisy[i + 1]) for i in range(3, 7)]
+    assert mad(noisy[2], eased_noise[3]) <= 0.6 * float(np.median(moves))
+    assert np.array_equal(eased_noise[5], noisy[5])  # caught up after ``ease`` frames
 
     # a model that reproduces its context exactly and moves smoothly is left nearly alone
     smooth = [np.full((16, 16, 3), 100 + 2 * i, np.uint8) for i in range(8)]
     kept = carry_over(smooth, smooth[3], at=4, span=4, ease=1)
     assert max(mad(a, b) for a, b in zip(kept, smooth, strict=True)) <= 1.0
+    assert all(np.array_equal(a, b) for a, b in zip(kept[5:], smooth[5:], strict=True))
+
+
+MODELS = """
+[models.vace]
+backend = "diffusers"
+pipeline = "WanVACEPipeline"
+weights = "./no-vace"
+
+[models.ltx2]
+backend = "diffusers"
+pipeline = "LTX2ConditionPipeline"
+weights = "./no-ltx2"
+
+[models.wan]
+backend = "diffusers"
+pipeline = "WanPipeline"
+weights = "./no-wan"
+
+[aliases]
+"sora-2-pro" = "vace"
+"""
+
+
+def test_vidserve_models_says_what_each_model_can_do_and_how(tmp_path: Path) -> None:
+    (tmp_path / "models.toml").write_text(MODELS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vidserve", "models"], capture_output=True, text=True, timeout=120,
+        env=env | {"VIDSERVE_DATA_DIR": str(tmp_path / "data"),
+                   "VIDSERVE_MODELS_FILE": str(tmp_path / "models.toml")},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split("\t")[0].split(" ")[0]: line for line in result.stdout.splitlines()}
+    facts = {name: dict(f.split("=", 1) for f in line.split("\t")[1:] if "=" in f)
+             for name, line in lines.items()}
+    vace, ltx2, wan = facts["vace"], facts["ltx2"], facts["wan"]
+    assert (vace["characters"], vace["edit"], vace["extend"]) == ("yes", "yes", "yes")
+    assert "reference images" in vace["characters_by"]
+    assert "control video" in vace["edit_by"]
+    assert "last 9 native frames (masked known)" in vace["extend_by"]
+    assert (ltx2["characters"], ltx2["audio"]) == ("no", "yes") and "characters_by" not in ltx2
+    assert "the source's sound kept" in ltx2["edit_by"]
+    assert "(conditioning frames)" in ltx2["extend_by"] and "sound continued" in ltx2["extend_by"]
+    assert wan["characters"] == "no" and "SDEdit" in wan["edit_by"]
+    pro = facts["sora-2-pro"]
+    assert "1792x1024" in pro["sizes"] and pro["characters"] == "yes"

@@ -46,6 +46,7 @@ def test_kill_and_restart_loses_no_job(fresh_server: ServerProcess) -> None:
     fresh_server.kill()  # server and worker die mid-job, with jobs still queued
     assert fresh_server.row(victim)["status"] == "in_progress"
 
+    del fresh_server.env["VIDSERVE_MODELS_FILE"]  # slow only to be caught mid-job: not now
     fresh_server.start()
     finals = {}
     for vid in ids:
@@ -151,6 +152,7 @@ def test_graceful_stop_keeps_queued_jobs(fresh_server: ServerProcess, signal_nam
         for i in range(3)
     ]
     fresh_server.stop()
+    del fresh_server.env["VIDSERVE_MODELS_FILE"]  # slow only to be queued at the stop
     fresh_server.start()
     for vid in ids:
         _wait(lambda vid=vid: httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"]

@@ -65,6 +65,9 @@ audio_stg_scale = 0.0
 modality_scale = 1.0
 audio_modality_scale = 1.0
 audio_guidance_scale = 1.0
+
+[aliases]
+"sora-2-pro" = "tiny-vace"
 """
 
 
@@ -320,3 +323,19 @@ def test_another_projects_ids_are_unknown_on_every_new_path(
             "prompt": "x", "seconds": "4", "video": {"id": "{id}"}})
         same_as_missing("file", "/videos", {
             "prompt": "x", "model": "tiny-vace", "input_reference": {"file_id": "{id}"}})
+
+
+def test_1080p_edit_and_extension_on_a_pro_model(client: OpenAI) -> None:
+    """``sora-2-pro`` served by VACE: a 1792x1024 source is edited and extended at its size."""
+    source = completed(client, client.videos.create(
+        prompt="a red kite over a hill", model="sora-2-pro", size="1792x1024", seconds="4").id)
+    edit = client.videos.edit(prompt="the kite, golden", **_by_id(source.id))
+    extend = client.videos.extend(prompt="the kite flies on", seconds="4", **_by_id(source.id))
+    assert (edit.model, edit.size, extend.size, extend.seconds) == (
+        "sora-2-pro", "1792x1024", "1792x1024", "8")
+    edited = decode(client.videos.download_content(completed(client, edit.id).id).read())
+    extended = client.videos.download_content(completed(client, extend.id).id).read()
+    assert len(edited) == 4 * FPS and edited[0].shape == (1024, 1792, 3)
+    frames = decode(extended)
+    assert len(frames) == 8 * FPS and frames[0].shape == (1024, 1792, 3)
+    _check_seam(frames, 4 * FPS - 1)

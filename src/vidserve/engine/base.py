@@ -37,3 +37,10 @@ class VideoBackend(Protocol):
     def generate(
         self, request: GenerationRequest, on_step: StepCallback, should_stop: StopCheck
     ) -> Clip: ...
+
+
+@runtime_checkable
+class Preloadable(Protocol):
+    """A backend that can load its weights before its first job (the worker warms it up)."""
+
+    def load(self) -> None: ...

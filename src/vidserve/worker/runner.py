@@ -21,7 +21,7 @@ import time
 
 from vidserve import ids, scratch
 from vidserve.domain import Claim
-from vidserve.engine.base import VideoBackend
+from vidserve.engine.base import GenerationFailed, Preloadable, VideoBackend
 from vidserve.engine.loader import load_backend
 from vidserve.engine.registry import ModelSpec
 from vidserve.queue.reaper import reap_forever
@@ -132,6 +132,7 @@ class Worker:
         )
         await self._wakeup.start()
         self._start_groups()
+        await self._warm_up()
         presence_stop = asyncio.Event()
         presence = asyncio.create_task(keep_presence(
             WorkerStore(self.rt.db), self._describe,
@@ -229,6 +230,24 @@ class Worker:
             if served is not None and served.spec.diffusers is not None and (
                     served.spec.diffusers.parallel is not None):
                 self._backend(served.spec)
+
+    async def _warm_up(self) -> None:
+        """Compiled models load (and compile) before the first claim, so no job pays for it."""
+        for name in self.models:
+            served = self.rt.registry.get(name)
+            if served is None or served.spec.diffusers is None or (
+                    served.spec.diffusers.parallel is not None
+                    or served.spec.diffusers.speed.compile == "off"):
+                continue
+            backend = self._backend(served.spec)
+            if not isinstance(backend, Preloadable):  # an operator's wrap may hide it
+                continue
+            log.info("model %s: loading before the first claim (compile = %s)", name,
+                     served.spec.diffusers.speed.compile)
+            try:
+                await asyncio.to_thread(backend.load)
+            except GenerationFailed as exc:  # its jobs fail with the same reason
+                log.warning("model %s is unavailable: %s", name, exc.message)
 
     def groups(self) -> list[GroupStatus]:
         return [b.status() for b in self._backends.values() if isinstance(b, DeviceGroup)]

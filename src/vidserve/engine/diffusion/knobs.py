@@ -338,6 +338,9 @@ def problem(speed: Speed, offline: bool) -> str | None:
     for lora in speed.lora:
         if lora.local and not Path(lora.path).exists():
             return f"lora {lora.path} does not exist"
+        if lora.local and Path(lora.path).is_dir() and not (
+                Path(lora.path) / (lora.weight_name or LORA_FILE)).is_file():
+            return f"lora {lora.path} has no {lora.weight_name or LORA_FILE}"
         if not lora.local and offline and not _cached(lora):
             file = lora.weight_name or LORA_FILE
             return (f"lora {lora.path!r} ({file}) is not in the local Hugging Face cache and "

@@ -32,6 +32,7 @@ log = logging.getLogger("vidserve.engine.diffusers")
 
 _residents: dict[tuple[str, str], Loaded] = {}  # (base name, how loaded) -> its pipeline
 _lock = threading.Lock()
+_loading: dict[tuple[str, str], threading.Lock] = {}
 
 
 def _key(opts: DiffusersOptions) -> tuple[str, str]:
@@ -48,7 +49,9 @@ def _key(opts: DiffusersOptions) -> tuple[str, str]:
 def resident(opts: DiffusersOptions, load: Callable[[DiffusersOptions], Loaded]) -> Loaded:
     """The loaded model for ``opts``: its own pipeline, or the one of its base, shared."""
     key = _key(opts)
-    with _lock:
+    with _lock:  # one lock per base: other models load meanwhile
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:
         shared = _residents.get(key)
         if shared is None:
             shared = load(opts)

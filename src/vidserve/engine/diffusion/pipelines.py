@@ -38,6 +38,7 @@ from vidserve.engine.diffusion.plan import (
     floor_length,
     native_frame_count,
     plan_windows,
+    unstretch,
     valid_length,
 )
 
@@ -112,7 +113,7 @@ def _rgb(frame: Any) -> Frame:
 def _decode_source(
     data: bytes, wanted: set[int], width: int, height: int
 ) -> dict[int, Image.Image]:
-    """Decode the source MP4, keeping the frames ``wanted`` fitted to ``width x height``;
+    """Decode the source MP4, keeping the frames ``wanted`` at ``width x height`` (unstretched);
     indices past its end get the last frame."""
     import av
 
@@ -123,7 +124,7 @@ def _decode_source(
     with av.open(io.BytesIO(data), mode="r") as container:
         for frame in container.decode(container.streams.video[0]):
             if decoded in wanted:
-                kept[decoded] = fit_frame(_rgb(frame), width, height)
+                kept[decoded] = unstretch(_rgb(frame), width, height)
             last = frame
             decoded += 1
             if decoded > top:
@@ -131,7 +132,7 @@ def _decode_source(
     if last is None:
         raise GenerationFailed("source_unavailable", "The source video has no frames.")
     if len(kept) < len(wanted):
-        final = fit_frame(_rgb(last), width, height)
+        final = unstretch(_rgb(last), width, height)
         for index in wanted:
             kept.setdefault(index, final)
     return kept
@@ -503,7 +504,7 @@ class _Job:
         for j in range(count):  # native frame j, (count - 1 - j) native frames before the end
             back = round((count - 1 - j) * request.fps / self.opts.native_fps)
             picked.append(given[max(0, len(given) - 1 - back)])
-        return [fit_frame(f, self.width, self.height) for f in picked]
+        return [unstretch(f, self.width, self.height) for f in picked]
 
     def _expected_steps(self, window: Window) -> int:
         if self._role(window) == "video" and not self.condition:
@@ -623,7 +624,10 @@ class _Job:
                 image = self.source[0]
             else:
                 assert r.reference_image is not None
-                image = fit_frame(r.reference_image, self.width, self.height)
+                # an extension's last frame is a frame of our file; an input_reference is the
+                # client's picture, cropped to the native aspect
+                fit = unstretch if r.continue_from is not None else fit_frame
+                image = fit(r.reference_image, self.width, self.height)
         name = getattr(self.opts.roles, role)
         return Call(
             role=role, pipeline=name, prompt=r.prompt,

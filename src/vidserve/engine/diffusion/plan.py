@@ -17,6 +17,8 @@ Pure functions (numpy and Pillow only), so they are tested without torch:
 - :func:`carry_over`: the first frames of an extension corrected by what the model did not
   reproduce of the source's last frame, fading out, so the join shows no jump.
 - :func:`fit_reference`: a character's reference image fitted inside the native grid.
+- :func:`unstretch`: a frame of a file we encoded (the encoder stretches the native frames to
+  the requested size) back at the native size, the same picture the model made.
 """
 
 from __future__ import annotations
@@ -223,6 +225,17 @@ class AudioStitcher:
         return fit(track, self.seconds)
 
 
+def unstretch(frame: Frame, width: int, height: int) -> Image.Image:
+    """A frame of an output file at the native ``width x height``: resized without a crop, the
+    inverse of the encoder's resize, so that a source's or an extension's frames line up with
+    the frames the model makes next (a centre crop would zoom them whenever the native aspect
+    is not the requested one: 768x512 LTX-2 frames in a 1280x720 file)."""
+    image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
+    if image.size == (width, height):
+        return image
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
 def fit_frame(frame: Frame, width: int, height: int) -> Image.Image:
     """Centre-crop ``frame`` to the aspect of ``width x height`` and resize it (Lanczos)."""
     image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
@@ -240,6 +253,10 @@ def fit_reference(frame: Frame, width: int, height: int) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def _change(a: Frame, b: Frame) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
 def carry_over(frames: list[Frame], given: Frame, at: int, span: int, ease: int) -> list[Frame]:
     """Join a continuation to the clip it continues without a jump.
 
@@ -249,20 +266,28 @@ def carry_over(frames: list[Frame], given: Frame, at: int, span: int, ease: int)
     - their difference from ``given`` (what the model did not reproduce of it) is added to
       the new frames, fading out linearly: the first new frame is ``given`` plus the model's
       own change from ``frames[at - 1]``, so the join has no offset;
-    - the first ``ease`` of them are eased in time: each is mixed with the one before it,
-      half at the join, fading to none, so a model whose first new frame moves abruptly shows
-      no pop.
+    - where that change is larger than half the model's median change between the following
+      frames, the first ``ease`` new frames are eased in time: each is mixed with the one
+      before it, at the join just enough that it moves no more than half that median, fading
+      to none (they catch up within ``ease`` frames). The join is then the calmest moment of
+      the segment's start: a model that jumps from its given frames to its new ones shows no
+      pop, one that moves evenly only a one-frame ease-in.
 
-    After ``span`` frames the model's frames are its own. A model that reproduces its context
-    and moves smoothly is left (nearly) unchanged."""
+    After ``span`` frames the model's frames are its own."""
     if at < 1 or span < 1 or at >= len(frames):
         return frames
+    end = min(len(frames), at + span)
+    following = [_change(frames[i], frames[i + 1]) for i in range(at, end - 1)]
+    typical = float(np.median(following)) if following else 0.0
+    jump = _change(frames[at - 1], frames[at])
+    calm = typical / 2  # how far the join may move
+    hold = min(0.9, 1.0 - calm / jump) if jump > calm else 0.0
     offset = given.astype(np.float32) - frames[at - 1].astype(np.float32)
     out = list(frames)
     previous = given.astype(np.float32)
-    for k in range(min(span, len(frames) - at)):
+    for k in range(end - at):
         corrected = frames[at + k].astype(np.float32) + offset * (1.0 - k / span)
-        mix = 0.5 * max(0.0, 1.0 - k / ease) if ease > 0 else 0.0
+        mix = hold * max(0.0, 1.0 - k / ease) if ease > 0 else 0.0
         previous = np.clip(mix * previous + (1.0 - mix) * corrected, 0, 255).astype(np.float32)
         out[at + k] = (previous + 0.5).astype(np.uint8)
     return out
