@@ -62,15 +62,18 @@ def test_ulysses_must_divide_the_heads(tmp_path: Path) -> None:
     assert check(ring) is None  # ring splits the sequence, not the heads
 
 
-def test_ltx2_under_ulysses_is_unavailable_and_ltx_video_is_not(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [{"ulysses": 2}, {"ring": 2}])
+def test_ltx2_on_a_group_is_unavailable_and_ltx_video_is_not(
+    parallel: dict[str, int], tmp_path: Path
+) -> None:
     def problem(pipeline: str, folder: Path) -> str | None:
         return check(parse("m", {"pipeline": pipeline, "weights": str(folder),
-                                 "parallel": {"ulysses": 2}}))
+                                 "parallel": parallel}))
 
     ltx2 = problem("LTX2Pipeline", _folder(tmp_path / "ltx2", heads=4))
-    assert ltx2 is not None and "does not split LTX-2's per-head attention masks" in ltx2
+    assert ltx2 is not None and "context-parallel plan for LTX-2 leaves its rope whole" in ltx2
     ltx = _folder(tmp_path / "ltx", heads=4, patch_size=1, patch_size_t=1)
-    assert problem("LTXPipeline", ltx) is None  # its text mask is one for all heads
+    assert problem("LTXPipeline", ltx) is None  # its mask and timestep are mended
 
 
 @pytest.mark.parametrize(("knob", "message"), [

@@ -570,21 +570,23 @@ def check(opts: DiffusersOptions) -> str | None:
 
 # the attention heads Ulysses splits over its ranks (LTX-2 splits its audio stream's too)
 _HEAD_KEYS = ("num_attention_heads", "audio_num_attention_heads")
-# families whose diffusers 0.42 Ulysses plan fails on every call (found on tiny pipelines of
-# each, 2 CPU ranks); LTX-Video's per-head text mask is made one for all heads
-# (engine.diffusion.ulysses_masks), LTX-2's is not
-ULYSSES_FAILS = {
-    "ltx2": "diffusers' Ulysses attention does not split LTX-2's per-head attention masks "
-            "over the ranks (the first call fails with a shape mismatch); serve it on one "
-            "device, or with ring on CUDA",
+# families diffusers 0.42.1 cannot run on a group (found on tiny pipelines, 2 CPU ranks).
+# LTX-Video's mask and timestep are mended (engine.diffusion.ltx_parallel); LTX-2's plan
+# splits every rope output on dim 1 if 3-dim, but its "split" rope gives per-head 4-dim cos /
+# sin, left whole: Ulysses or ring, its first attention sees the whole sequence's rope
+PARALLEL_FAILS = {
+    "ltx2": "diffusers' context-parallel plan for LTX-2 leaves its rope whole (per-head "
+            "[B, heads, T, D/2] cos/sin; the plan splits 3-dim tensors only), so the first "
+            "attention fails in apply_split_rotary_emb with a shape mismatch; its text masks "
+            "are per head too and its audio stream is not split; serve it on one device",
 }
 
 
 def parallel_problem(parallel: ParallelOptions, family: str, configs: Configs) -> str | None:
     """Why the saved configuration cannot run this group (Ulysses hands each rank
     ``heads / ulysses`` attention heads, so the degree must divide every head count)."""
-    if parallel.ulysses > 1 and family in ULYSSES_FAILS:
-        return f"parallel.ulysses: {ULYSSES_FAILS[family]}"
+    if family in PARALLEL_FAILS:
+        return f"parallel: {PARALLEL_FAILS[family]}"
     for component in ("transformer", "transformer_2"):
         config = configs.get(component, {})
         for key in _HEAD_KEYS:
