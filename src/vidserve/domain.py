@@ -50,7 +50,7 @@ class Size:
         return f"{self.width}x{self.height}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Video:
     """One video job; the row in the videos table *is* the job."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from vidserve import ids
 from vidserve.domain import Video, VideoStatus
 from vidserve.queue.jobs import JobQueue
-from vidserve.store.database import Database, migrate
+from vidserve.store.database import Database, PreparedRead, migrate
 from vidserve.store.tables import videos
 from vidserve.store.videos import _GET_VISIBLE, IdempotencyRecord, VideoStore
 
@@ -178,6 +178,36 @@ async def test_concurrent_idempotent_inserts_give_one_job(db: Database) -> None:
     assert len({r.video.id for r in results}) == 1
 
 
+async def test_a_reused_read_answers_until_any_connection_commits(tmp_path: Path) -> None:
+    """The poll read is answered again (the same frozen object) while nothing is committed;
+    a commit by the API's own writer, or by another process's connection (a second
+    ``Database`` on the same file here: a worker), is seen by the very next read."""
+    url = f"sqlite:///{tmp_path / 'reuse.db'}"
+    await asyncio.to_thread(migrate, url)
+    api, worker = Database(url), Database(url)
+    try:
+        store, queue = VideoStore(api), JobQueue(worker)
+        v = _video()
+        await store.insert(v, created_ns=0)
+        first = await store.get("p", v.id)
+        assert first is not None and first.status is VideoStatus.QUEUED
+        assert await store.get("p", v.id) is first  # nothing committed: not read again
+        claim = await queue.claim("w", None, 10, now=0)  # the other process commits
+        assert claim is not None
+        seen = await store.get("p", v.id)
+        assert seen is not None and seen is not first and seen.status is VideoStatus.IN_PROGRESS
+        await queue.heartbeat(v.id, claim.video.attempt, 40, 10, now=1)
+        progressed = await store.get("p", v.id)
+        assert progressed is not None and progressed.progress == 40
+        assert await store.get("other project", v.id) is None  # the key holds the project
+        await store.insert(_video(), created_ns=1)  # this process's writer commits
+        again = await store.get("p", v.id)
+        assert again == progressed and again is not progressed
+    finally:
+        await api.close()
+        await worker.close()
+
+
 async def test_a_prepared_read_returns_what_sqlalchemy_returns(db: Database) -> None:
     """The hot read (``VideoStore.get``) runs on the SQLite driver's cursor: the same row, by
     column name with the columns' own result processing, as SQLAlchemy's execution gives."""
@@ -189,7 +219,8 @@ async def test_a_prepared_read_returns_what_sqlalchemy_returns(db: Database) -> 
     prepared = await store.get("p", v.id)
     row = await db.fetch_first(select(videos).where(videos.c.id == v.id))
     assert row is not None
-    fast = await db.first(_GET_VISIBLE, {"video_id": v.id, "project": "p"})
+    as_dict = PreparedRead(_GET_VISIBLE.statement, dict)
+    fast = await db.first(as_dict, {"video_id": v.id, "project": "p"})
     assert fast == dict(row._mapping)
     assert fast is not None and fast["cancel_requested"] is False  # SQLite's 0, as a bool
     assert prepared == claim.video

@@ -1,4 +1,4 @@
-"""The application factory: routes, middleware, error handlers and the server's lifespan.
+"""The application factory: routes, middleware and the server's lifespan.
 
 The lifespan opens the ``Runtime`` (database, blobs, registry, services), runs the reaper and,
 in the embedded default, supervises the worker process.
@@ -10,29 +10,23 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-from urllib.parse import quote
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match
+from fastapi.routing import APIRoute
+from starlette.routing import Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidserve import __version__, scratch
 from vidserve.api import openapi, studio
 from vidserve.api.characters import routes as characters
-from vidserve.api.errors import envelope, error_response
 from vidserve.api.files import routes as files
 from vidserve.api.middleware.access_log import AccessLogMiddleware
 from vidserve.api.middleware.body_limit import BodyLimitMiddleware
 from vidserve.api.middleware.errors import ErrorMiddleware
 from vidserve.api.middleware.request_id import RequestIdMiddleware
 from vidserve.api.ops import health, metrics
+from vidserve.api.routing import ThinRoute
 from vidserve.api.videos import routes as videos
-from vidserve.errors import VidserveError
-from vidserve.media.errors import MediaError
 from vidserve.queue.reaper import reap_forever
 from vidserve.runtime import Runtime
 from vidserve.service.retention import RetentionCollector
@@ -44,9 +38,36 @@ from vidserve.worker.embedded import WorkerSupervisor
 log = logging.getLogger("vidserve.api")
 
 
-def _request_id(request: Request) -> str | None:
-    rid = request.scope.get("state", {}).get("request_id")
-    return rid if isinstance(rid, str) else None
+class VidserveApp(FastAPI):
+    """FastAPI for the document and the routes; the middleware stack is vidserve's own."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """vidserve's middlewares (``api/middleware``, outermost first) around the router.
+
+        FastAPI's and Starlette's own layers are left out, as each costs every request a call
+        and a wrapped ``send`` (``bench/api_hot_path.py``): ``ServerErrorMiddleware`` and
+        ``ExceptionMiddleware`` (every error, the router's 404 and 405 included, becomes a
+        response in one place: :class:`~vidserve.api.middleware.errors.ErrorMiddleware`, so
+        ``exception_handler`` registrations are not used), the native-telemetry wrapper (off),
+        the application body limit (:class:`~vidserve.api.middleware.body_limit.
+        BodyLimitMiddleware` is the one limit) and ``AsyncExitStackMiddleware``, which only
+        FastAPI's standard route handler reads: every route here is a
+        :class:`~vidserve.api.routing.ThinRoute` (checked here).
+        """
+        for route in self.router.routes:
+            if isinstance(route, APIRoute) and not isinstance(route, ThinRoute):
+                raise TypeError(f"{route.path}: every API route is a ThinRoute")
+        router = self.router
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            # Starlette's own dispatch over the same routes: FastAPI's adds the contexts of
+            # included routers, form limits and a telemetry hook, none of which is used here
+            await Router.app(router, scope, receive, send)
+
+        app: ASGIApp = dispatch
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
@@ -100,7 +121,7 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
         metrics.build_router(settings, http_metrics, worker_metrics),
         studio.build_router(settings),
     )
-    app = FastAPI(
+    app = VidserveApp(
         title="vidserve",
         version=__version__,
         description="OpenAI Videos API, self-hosted.",
@@ -118,84 +139,9 @@ def create_app(settings: Settings, *, embedded_worker: bool = True) -> FastAPI:
     if settings.studio:
         app.router.routes.append(studio.studio_mount())
 
-    @app.exception_handler(VidserveError)
-    @app.exception_handler(MediaError)
-    async def _vidserve_error(request: Request, exc: VidserveError | MediaError) -> Response:
-        return error_response(exc, _request_id(request))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
-        param = ".".join(loc) or None
-        return JSONResponse(
-            envelope(
-                f"Invalid '{param}': {first.get('msg', 'invalid value')}.",
-                "invalid_request_error",
-                param,
-                "invalid_value",
-            ),
-            status_code=400,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 404:
-            slashless = _without_trailing_slash(app, request)
-            if slashless is not None:
-                return Response(status_code=307, headers={"Location": slashless})
-            message = f"Invalid URL ({request.method} {_shown_path(request)})"
-            code = None
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed on {_shown_path(request)}."
-            code = "method_not_allowed"
-            headers["Allow"] = ", ".join(_allowed_methods(app, request))
-        else:
-            message, code = str(exc.detail), None
-        return JSONResponse(
-            envelope(message, "invalid_request_error", None, code),
-            status_code=exc.status_code,
-            headers=headers or None,
-        )
-
     # outermost last: request id, access log and metrics, the last-resort 500, the body limit
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=http_metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-def _shown_path(request: Request) -> str:
-    return request.url.path[:200].encode("ascii", "replace").decode()
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def _matching_routes(app: FastAPI, scope: dict[str, Any]) -> list[BaseRoute]:
-    return [r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE]
-
-
-def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route of this path answers (Starlette names one route's only):
-    asked of the routes themselves, one method at a time."""
-    scope = dict(request.scope)
-    return [
-        method
-        for method in _METHODS
-        if any(r.matches({**scope, "method": method})[0] is Match.FULL for r in app.router.routes)
-    ]
-
-
-def _without_trailing_slash(app: FastAPI, request: Request) -> str | None:
-    """The path without its trailing slash, as a relative Location, if a route serves it."""
-    path = request.url.path
-    if not path.endswith("/") or path == "/" or path.startswith("//"):
-        return None
-    scope = {**request.scope, "path": path.rstrip("/")}
-    if not scope["path"] or not _matching_routes(app, scope):
-        return None
-    query = request.url.query
-    return quote(scope["path"], safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")

@@ -1,4 +1,4 @@
-"""``ThinRoute``: the route class of the ``/v1`` routers.
+"""``ThinRoute``: the route class of every router (the ``/v1`` resources, ops, the studio).
 
 vidserve's routes read and validate their own input: a body through its resource's wire model
 (:func:`vidserve.api.validation.validate`, with the live service's error texts), path ids and
@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 
@@ -42,17 +43,34 @@ class ThinRoute(APIRoute):
 
         self.app = app
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Starlette's matching: FastAPI's override first looks for the context of an
+        included router, and these routes are served flat (``api/app.py``)."""
+        match, child_scope = Route.matches(self, scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self  # the access log's route template
+        return match, child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await Route.handle(self, scope, receive, send)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
-        path = tuple(field.name for field in self.dependant.path_params)
-        query = tuple((field.name, field.alias) for field in self.dependant.query_params)
+        dependant = self.dependant
+        if dependant.dependencies or dependant.header_params or dependant.cookie_params:
+            raise ValueError(f"{self.path}: a ThinRoute endpoint reads its own headers")
+        named = dependant.request_param_name  # the endpoint's Request parameter, if it has one
+        path = tuple(field.name for field in dependant.path_params)
+        query = tuple((field.name, field.alias) for field in dependant.query_params)
         status = self.status_code or 200
 
         async def handler(request: Request) -> Response:
-            arguments = {name: request.path_params[name] for name in path}
+            arguments: dict[str, Any] = {name: request.path_params[name] for name in path}
             for name, alias in query:
                 arguments[name] = request.query_params.get(alias)
-            result = await endpoint(request, **arguments)
+            if named is not None:
+                arguments[named] = request
+            result = await endpoint(**arguments)
             if isinstance(result, Response):
                 return result
             if isinstance(result, BaseModel):  # pydantic's own (compiled) JSON encoder

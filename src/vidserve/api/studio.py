@@ -45,6 +45,7 @@ from starlette.staticfiles import StaticFiles
 from vidserve import contract, ids
 from vidserve.api.content import content_response
 from vidserve.api.ops.health import readiness
+from vidserve.api.routing import ThinRoute
 from vidserve.api.videos.params import parse_variant
 from vidserve.errors import NotFound
 from vidserve.runtime import Runtime
@@ -148,7 +149,7 @@ def studio_mount() -> Mount:
 
 
 def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=ThinRoute)
     signer = ContentSigner(settings.content_url_secret, settings.content_url_ttl_seconds)
 
     async def caller(request: Request) -> tuple[Runtime, str]:

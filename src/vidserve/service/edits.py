@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from vidserve import contract, ids, scratch
@@ -145,22 +145,25 @@ class EditService:
         await vs.check_quota(project, idempotency_key)
 
         if source is not None:
-            video = vs.new_video(
-                project, served.name, prompt, source.size, source.seconds, source.seed
+            video = replace(
+                vs.new_video(project, served.name, prompt, source.size, source.seconds, source.seed),
+                source_video_id=source.id,
+                extensions=source.extensions,
             )
-            video.source_video_id = source.id
-            video.extensions = source.extensions
             fingerprint_source = source.id
         else:
             assert isinstance(source_input, VideoUpload)
             video, fingerprint_source = await self._from_upload(
                 project, served, prompt, source_input, segment
             )
-        video.kind = JobKind.EDIT if operation == "edit" else JobKind.EXTEND
+        video = replace(video, kind=JobKind.EDIT if operation == "edit" else JobKind.EXTEND)
         if segment is not None:
-            video.extensions += 1
-            video.segment_seconds = segment
-            video.seconds += segment
+            video = replace(
+                video,
+                extensions=video.extensions + 1,
+                segment_seconds=segment,
+                seconds=video.seconds + segment,
+            )
         fingerprint = {
             "op": operation,
             "source": fingerprint_source,
@@ -211,8 +214,9 @@ class EditService:
                 self._check_extension(0, prepared.seconds, segment, "upload")
             video = vs.new_video(project, served.name, prompt, prepared.size,
                                   prepared.seconds, None)
-            video.source_key = source_key(video.id)
-            await self.blob_store.put_file(video.source_key, prepared.path)
+            key = source_key(video.id)
+            video = replace(video, source_key=key)
+            await self.blob_store.put_file(key, prepared.path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return video, "sha256:" + hashlib.sha256(upload.data).hexdigest()

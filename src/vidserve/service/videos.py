@@ -12,7 +12,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vidserve import contract, ids
@@ -213,8 +213,10 @@ class VideoService:
                 raise InvalidRequest("Characters are not available.", param="characters")
             await self.characters.resolve(project, cmd.character_ids)
         await self.check_quota(project, idempotency_key)
-        video = self.new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed)
-        video.character_ids = cmd.character_ids
+        video = replace(
+            self.new_video(project, cmd.model, cmd.prompt, cmd.size, cmd.seconds, cmd.seed),
+            character_ids=cmd.character_ids,
+        )
         reference = None
         raw_reference = cmd.reference_image
         if cmd.reference_url is not None:
@@ -225,8 +227,9 @@ class VideoService:
             raw_reference = await self.files.read_for_reference(project, cmd.reference_file_id)
         if raw_reference is not None:
             reference = await self._prepare_reference(raw_reference, cmd.size)
-            video.input_reference_key = ids.upload_key(video.id, "input_reference")
-            await self.blobs.put_bytes(video.input_reference_key, reference)
+            key = ids.upload_key(video.id, "input_reference")
+            video = replace(video, input_reference_key=key)
+            await self.blobs.put_bytes(key, reference)
         fingerprint: dict[str, object] = {
             "op": "create",
             "prompt": cmd.prompt,
@@ -259,12 +262,12 @@ class VideoService:
             raise InvalidRequest(
                 f"Model '{served.name}' cannot remix videos.", param="video_id", code=None
             )
-        video = self.new_video(
-            project, source.model, prompt, source.size, source.seconds, source.seed
+        video = replace(
+            self.new_video(project, source.model, prompt, source.size, source.seconds, source.seed),
+            kind=JobKind.REMIX,
+            remixed_from_video_id=source.id,
+            character_ids=source.character_ids,  # the cast stays
         )
-        video.kind = JobKind.REMIX
-        video.remixed_from_video_id = source.id
-        video.character_ids = source.character_ids  # the cast stays
         fingerprint = {"op": "remix", "source": source.id, "prompt": prompt}
         return await self.enqueue(video, idempotency_key, fingerprint)
 

@@ -8,7 +8,10 @@ Reads are single statements (``fetch_all``/``fetch_first``/``scalar``). On SQLit
 synchronously on the calling thread: a WAL reader never waits for a writer, and a primary-key
 lookup takes microseconds, where the async driver's thread hand-offs cost a hundred times
 more (bench/api_throughput.py). On PostgreSQL they go through asyncpg. The hottest reads (a
-video by id: every poll) are :class:`PreparedRead` s, compiled once.
+video by id: every poll) are :class:`PreparedRead` s, compiled once; on SQLite a reused one
+answers from the rows it last read for as long as SQLite's change counter of the database
+(``PRAGMA data_version``) says that no connection, of this process or another, has committed
+since.
 
 Wake-ups (PostgreSQL): a row that becomes queued (inserted, or put back) sends
 ``NOTIFY vidserve_jobs, '<model>'`` from a trigger in the schema (migration 0005), delivered when
@@ -19,11 +22,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy
 from sqlalchemy import Executable, Row, Select, Text, TypeDecorator, event
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 AnyRow = Row[*tuple[Any, ...]]
 """A result row of any shape (``Row[Any]`` would be a one-column row in SQLAlchemy 2.1)."""
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -75,9 +79,9 @@ class PortableText(TypeDecorator[str]):
         return value
 
 
-class PreparedRead:
+class PreparedRead(Generic[T]):
     """A SELECT built once (a module constant) for a hot read, run by
-    :meth:`Database.first`.
+    :meth:`Database.first`, its row (a dict by column name) made into a ``T`` by ``convert``.
 
     On the SQLite reader it runs as SQLAlchemy compiled it for that dialect, on the driver's
     cursor, with each column's own result processor applied: the SQL and the values are
@@ -85,10 +89,21 @@ class PreparedRead:
     objects), which costs three times the lookup itself (``bench/api_hot_path.py``), is left
     out. Elsewhere (PostgreSQL) it is executed as any statement. Its bound parameters are all
     named and given at each call; no expanding (``IN``) parameters.
+
+    ``reuse=True`` (SQLite): what was read for the same parameters is returned again, without
+    running the statement, while ``PRAGMA data_version`` on the reading connection is
+    unchanged, that is while no other connection (the API's writes, a worker process) has
+    committed anything since it was read. Any commit anywhere in the database forgets all of
+    it. The same object then goes to every caller: ``convert`` makes an immutable one.
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(
+        self, statement: Select[Any], convert: Callable[[dict[str, Any]], T], *,
+        reuse: bool = False,
+    ) -> None:
         self.statement = statement
+        self.convert = convert
+        self.reuse = reuse
         self._compiled: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -104,6 +119,7 @@ class _Compiled:
         if compiled.positiontup is None:
             raise ValueError(f"{dialect.name}: not a positional paramstyle")
         self.sql = compiled.string
+        self.dbapi: Any = dialect.loaded_dbapi
         binds = [compiled.binds[name] for name in compiled.positiontup]
         if any(bind.expanding for bind in binds):
             raise ValueError("a PreparedRead takes no expanding (IN) parameters")
@@ -239,6 +255,32 @@ def _sync_sqlite_reader(url: str) -> Engine:
     return engine
 
 
+class _SqliteReader:
+    """One thread's reading connection (SQLAlchemy's, and the ``sqlite3`` one under it), with
+    what its reused prepared reads returned and the ``data_version`` they were read at."""
+
+    REUSED_ROWS = 1024  # at most this many results kept; past it, all are forgotten at once
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.driver: Any = conn.connection.driver_connection
+        self.version: int | None = None
+        self.rows: dict[tuple[int, tuple[Any, ...]], Any] = {}  # (read, arguments): result
+
+    def unchanged(self) -> bool:
+        """True if nothing was committed since the last call (then what is kept is
+        current); otherwise forget it all. Read before the statement it guards, so a commit
+        between the two makes the next call miss rather than keep a stale row."""
+        cursor = self.driver.execute("PRAGMA data_version")
+        (version,) = cursor.fetchone()
+        cursor.close()
+        if version == self.version:
+            return True
+        self.version = version
+        self.rows.clear()
+        return False
+
+
 class Database:
     """The engine and the ways in: single-statement reads, ``read()`` and ``write()``."""
 
@@ -258,21 +300,24 @@ class Database:
         )
         self._readers = threading.local()
 
+    def _thread_reader(self) -> _SqliteReader:
+        assert self._reader is not None
+        found: _SqliteReader | None = getattr(self._readers, "reader", None)
+        if found is None or found.conn.closed or found.conn.invalidated:
+            found = self._readers.reader = _SqliteReader(self._reader.connect())
+        return found
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """The SQLite reader's connection of this thread, kept open between reads (a pool
         checkout and return cost more than a primary-key lookup); each read ends with a
         rollback, so no read transaction outlives its statement."""
-        assert self._reader is not None
-        conn: Connection | None = getattr(self._readers, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._readers.conn = self._reader.connect()
-            self._readers.driver = conn.connection.driver_connection
+        conn = self._thread_reader().conn
         try:
             yield conn
             conn.rollback()
         except BaseException:
-            self._readers.conn = None
+            self._readers.reader = None
             conn.close()
             raise
 
@@ -294,23 +339,35 @@ class Database:
         async with self.engine.connect() as aconn:
             return (await aconn.execute(statement, params)).first()
 
-    async def first(self, read: PreparedRead, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The first row of a prepared read, as a dict by column name; None without one."""
+    async def first(self, read: PreparedRead[T], params: dict[str, Any]) -> T | None:
+        """The first row of a prepared read, converted; None without one."""
         if self._reader is None:
-            row = await self.fetch_first(read.statement, params)
-            return None if row is None else dict(row._mapping)
-        with self._read() as conn:
-            compiled = read.compiled(conn.dialect)
-            arguments = compiled.parameters(params)
-            dbapi = conn.dialect.loaded_dbapi
-            cursor = self._readers.driver.cursor()  # the sqlite3 connection under conn
-            try:
-                found = cursor.execute(compiled.sql, arguments).fetchone()
-            except dbapi.Error as exc:  # wrapped as SQLAlchemy wraps it (is_transient reads it)
-                raise DBAPIError.instance(compiled.sql, arguments, exc, dbapi.Error) from exc
-            finally:
-                cursor.close()  # ends the statement, and with it SQLite's read transaction
-            return None if found is None else compiled.mapping(found)
+            fetched = await self.fetch_first(read.statement, params)
+            return None if fetched is None else read.convert(dict(fetched._mapping))
+        reader = self._thread_reader()
+        compiled = read.compiled(reader.conn.dialect)
+        arguments = compiled.parameters(params)
+        dbapi = compiled.dbapi
+        key = (id(read), arguments)
+        try:
+            if read.reuse and reader.unchanged() and key in reader.rows:
+                reused: T | None = reader.rows[key]
+                return reused
+            # a plain SELECT on the sqlite3 connection: no transaction of SQLAlchemy's, and
+            # closing the cursor ends the statement and with it SQLite's read transaction
+            cursor = reader.driver.execute(compiled.sql, arguments)
+            found = cursor.fetchone()
+            cursor.close()
+        except dbapi.Error as exc:  # wrapped as SQLAlchemy wraps it (is_transient reads it)
+            self._readers.reader = None
+            reader.conn.close()
+            raise DBAPIError.instance(compiled.sql, arguments, exc, dbapi.Error) from exc
+        result = None if found is None else read.convert(compiled.mapping(found))
+        if read.reuse:
+            if len(reader.rows) >= reader.REUSED_ROWS:
+                reader.rows.clear()
+            reader.rows[key] = result
+        return result
 
     async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
         if self._reader is not None:
@@ -334,9 +391,9 @@ class Database:
 
     async def close(self) -> None:
         if self._reader is not None:
-            conn = getattr(self._readers, "conn", None)
-            if conn is not None:
-                conn.close()
+            reader = getattr(self._readers, "reader", None)
+            if reader is not None:
+                reader.conn.close()
             self._reader.dispose()
         await self.engine.dispose()
 

@@ -92,13 +92,15 @@ class Page:
     has_more: bool
 
 
-# Built once and compiled once: the hot read (every poll).
+# Built once and compiled once: the hot read (every poll), reused while nothing was committed.
 _GET_VISIBLE = PreparedRead(
     select(videos).where(
         videos.c.id == bindparam("video_id"),
         videos.c.project == bindparam("project"),
         videos.c.deleted_at.is_(None),
-    )
+    ),
+    row_to_video,  # a frozen Video: one object may answer many polls
+    reuse=True,
 )
 
 
@@ -211,8 +213,7 @@ class VideoStore:
         return Inserted(video, created=True)
 
     async def get(self, project: str, video_id: str) -> Video | None:
-        row = await self.db.first(_GET_VISIBLE, {"video_id": video_id, "project": project})
-        return row_to_video(row) if row is not None else None
+        return await self.db.first(_GET_VISIBLE, {"video_id": video_id, "project": project})
 
     async def get_any(self, video_id: str) -> Video | None:
         """Any row, deleted or not, any project: for workers and tests, never for clients."""

@@ -29,8 +29,7 @@ class BodyLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.limit:
-                    request_id = scope.get("state", {}).get("request_id")
-                    await error_response(self._too_large(), request_id)(scope, receive, send)
+                    await error_response(self._too_large())(scope, receive, send)
                     return
                 break
         received = 0

@@ -31,10 +31,8 @@ class RequestIdMiddleware:
         header = (_HEADER, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = message.get("headers", [])
-                if not any(name.lower() == _HEADER for name, _ in present):
-                    message["headers"] = [*present, header]
+            if message["type"] == "http.response.start":  # no response sets it itself
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from vidserve.api.routing import ThinRoute
 from vidserve.queue.stats import QueueStats
 from vidserve.runtime import Runtime
 from vidserve.store.workers import WorkerStore, worker_stale_after
@@ -29,7 +30,7 @@ log = logging.getLogger("vidserve.api")
 
 CHECK_TIMEOUT = 3.0
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ThinRoute)
 
 
 async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from starlette.responses import JSONResponse, Response
 
 from vidserve import __version__
 from vidserve.api.errors import envelope
+from vidserve.api.routing import ThinRoute
 from vidserve.queue.stats import QueueStats
 from vidserve.runtime import Runtime
 from vidserve.settings import Settings
@@ -283,7 +284,7 @@ def build_router(
     settings: Settings, http: HttpMetrics, worker: WorkerMetricsFolder | None
 ) -> APIRouter:
     """``/metrics``; ``worker``: the embedded worker's folder (None with ``--no-worker``)."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=ThinRoute)
 
     @router.get("/metrics")
     async def metrics_endpoint(request: Request) -> Response:
