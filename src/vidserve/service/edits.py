@@ -145,8 +145,11 @@ class EditService:
         await vs.check_quota(project, idempotency_key)
 
         if source is not None:
+            fresh = vs.new_video(
+                project, served.name, prompt, source.size, source.seconds, source.seed
+            )
             video = replace(
-                vs.new_video(project, served.name, prompt, source.size, source.seconds, source.seed),
+                fresh,
                 source_video_id=source.id,
                 extensions=source.extensions,
             )
