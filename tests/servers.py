@@ -30,6 +30,10 @@ FAST_QUEUE = {
 }
 
 
+class PortTaken(Exception):
+    """The server could not bind its port: something else took it first."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,7 +62,18 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start and wait for ``/healthz``. A port another test took between ``free_port()``
+        and the server's bind (tests run in parallel) is given up for a new one, twice."""
+        for _ in range(2):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        logged = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {
             k: v for k, v in os.environ.items() if not k.startswith("VIDSERVE_")
         } | {"VIDSERVE_DATA_DIR": str(self.data_dir), **self.backend_env, **self.env}
@@ -74,6 +89,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if b"address already in use" in self.log_path.read_bytes()[logged:]:
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -257,8 +258,7 @@ async def test_reaper_runs_one_replica_at_a_time(db: Database) -> None:
 async def test_nul_in_prompt_round_trips(db: Database) -> None:
     store = VideoStore(db)
     for prompt in ("nul\x00byte", "\x01json:looks like the marker", "plain"):
-        v = _video()
-        v.prompt = prompt
+        v = replace(_video(), prompt=prompt)
         await store.insert(v, created_ns=0)
         got = await store.get("p", v.id)
         assert got is not None and got.prompt == prompt
