@@ -61,7 +61,7 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         """Start and wait for ``/healthz``. A port another test took between ``free_port()``
         and the server's bind (tests run in parallel) is given up for a new one, twice."""
         for _ in range(2):

@@ -72,7 +72,7 @@ def server(setup: tuple[Path, Path]) -> Iterator[ServerProcess]:
         "VIDSERVE_MODELS_FILE": str(models), "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false", "VIDSERVE_METRICS_TOKEN": TOKEN,
     })
-    proc.start()
+    proc.start(timeout=240)  # ready after the worker has compiled and warmed up its models
     try:
         yield proc
     finally:
