@@ -13,8 +13,9 @@ of a ``GET /v1/videos/{id}`` (``bench/api_throughput.py --profile``).
 The route's ASGI app is that handler and nothing else: FastAPI wraps each route in two
 ``AsyncExitStack`` s (for dependencies with ``yield``, which these routes do not solve) and a
 second round of Starlette's exception handling (``wrap_app_handling_exceptions``); an error
-raised here goes to the application's ``ExceptionMiddleware``, which holds the same handlers
-(``api/app.py``) and answers it the same way.
+raised here goes to :class:`vidserve.api.middleware.errors.ErrorMiddleware`, the one place
+errors become responses. Matching and dispatch are Starlette's ``Route`` s (FastAPI's look up
+the context of an included router first; these routes are served flat, ``api/app.py``).
 """
 
 from __future__ import annotations
