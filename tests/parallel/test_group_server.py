@@ -90,19 +90,25 @@ parallel = {{ ulysses = 2, timeout_seconds = 20 }}
 """
 
 
+SERVER_SESSION: list[int] = []  # the session of this module's server (it starts one of its own)
+
+
 def ranks(model: str | None = None) -> dict[int, tuple[str, int]]:
-    """Live rank processes on this machine: pid -> (model, rank), from their command lines."""
+    """Live rank processes of this module's server: pid -> (model, rank), from their command
+    lines. Only its session's: other test processes (pytest-xdist) may run groups of the same
+    models at the same time."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        state, session = stat[0], int(stat[3])
         args = [a.decode(errors="replace") for a in argv if a]
-        if RANK_MODULE not in args or state == "Z":
+        if RANK_MODULE not in args or state == "Z" or session not in SERVER_SESSION:
             continue
         named = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
         if model is None or named.get("model") == model:
@@ -138,6 +144,8 @@ def server(weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "TOKENIZERS_PARALLELISM": "false",
     })
     proc.start()
+    assert proc.proc is not None
+    SERVER_SESSION[:] = [proc.proc.pid]  # the server leads a session of its own
     seen: set[int] = set()
     try:
         # the groups start with the worker: 2 ranks per model served on a group
