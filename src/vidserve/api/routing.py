@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 
@@ -44,16 +44,11 @@ class ThinRoute(APIRoute):
 
         self.app = app
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """Starlette's matching: FastAPI's override first looks for the context of an
-        included router, and these routes are served flat (``api/app.py``)."""
-        match, child_scope = Route.matches(self, scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self  # the access log's route template
-        return match, child_scope
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await Route.handle(self, scope, receive, send)
+    # Starlette's matching and handling: FastAPI's overrides first look for the context of an
+    # included router, and these routes are served flat (``api/app.py``); Starlette's router
+    # leaves the matched route in ``scope["route"]`` (the access log's route template)
+    matches = Route.matches
+    handle = Route.handle
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
