@@ -165,6 +165,25 @@ def test_join_has_no_click_where_a_hard_cut_does() -> None:
     assert np.array_equal(joined.samples[:, 50000:], b.samples[:, 2000:])
 
 
+def test_a_join_ending_at_the_seam_hides_a_decoded_files_last_samples() -> None:
+    """An AAC stream's last samples ring (its last frame is padded with silence): a sound
+    decoded from a file, continued by another, must not replay them at the seam."""
+    a, b = tone(1.0, 220.0), tone(1.0, 330.0, phase=2.0)
+    rung = a.samples.copy()
+    rung[:, -1] += 0.2  # the ringing of the codec at the file's end, as decoded
+    decoded = Audio(rung, a.sample_rate)
+    at_seam, around = seam_jump(join(decoded, b).samples, 48000)
+    assert at_seam > 1.5 * around  # a centred fade plays it back at half level
+    joined = join(decoded, b, ends_at_seam=True)
+    assert joined.samples.shape == (2, 96000)
+    at_seam, around = seam_jump(joined.samples, 48000)
+    # no larger than the tones' own steps, but for the fade's slope (|b - a| / 2400 < 0.1 %)
+    assert at_seam <= 1.001 * around, (at_seam, around)
+    # the crossfade lies before the seam: second plays from there on as it is
+    assert np.array_equal(joined.samples[:, :45600], a.samples[:, :45600])
+    assert np.array_equal(joined.samples[:, 48000:], b.samples)
+
+
 def test_loop_continues_a_sound() -> None:
     looped = loop(tone(0.3, 440.0), 1.0)
     assert looped.samples.shape == (2, 48000)
@@ -267,7 +286,7 @@ def test_extension_continues_the_source_sound_across_the_seam(tmp_path: Path) ->
         joined = Inputs(segment_req, lead_in).audio(new)
         assert joined is not None and joined.samples.shape == (2, 12 * 48000)
         # the first 4 s are the source's sound
-        assert np.allclose(joined.samples[:, :190000], source.samples[:, :190000], atol=1e-6)
+        assert np.allclose(joined.samples[:, :189600], source.samples[:, :189600], atol=1e-6)
         at_seam, around = seam_jump(joined.samples, 4 * 48000)
         assert at_seam <= around, (at_seam, around)
         assert float(np.sqrt(np.mean(joined.samples[:, 5 * 48000 :] ** 2))) > 0.02

@@ -6,9 +6,12 @@ numpy only, plus PyAV for resampling and for reading a file's audio track (no to
   float32) through FFmpeg's resampler (``AudioResampler``).
 - :func:`fit` trims or pads (with silence) a sound to an exact number of seconds.
 - :func:`join` puts one sound after another with a linear (equal-gain) crossfade of
-  :data:`CROSSFADE_SECONDS` centred on the seam: the result lasts exactly the sum of both,
-  and the join shows no step larger than the signals' own sample-to-sample changes.
-- :func:`loop` continues a sound for a given time by playing it again (crossfaded joins).
+  :data:`CROSSFADE_SECONDS` centred on the seam, or ending there (``ends_at_seam``: for a
+  sound decoded from a lossy file, whose last samples carry the codec's end-of-stream
+  ringing): the result lasts exactly the sum of both, and the join shows no step larger
+  than the signals' own sample-to-sample changes.
+- :func:`loop` continues a sound for a given time by playing it again (crossfaded joins
+  ending at each return).
 - :func:`read_audio` decodes a file's first audio track (bytes or a path) as one
   :class:`Audio` in the file format, or None when the file has none.
 """
@@ -84,30 +87,53 @@ def fit(audio: Audio, seconds: float) -> Audio:
     return Audio(np.concatenate([audio.samples, pad], axis=1), audio.sample_rate)
 
 
-def join(first: Audio, second: Audio) -> Audio:
-    """``first`` then ``second`` (same rate and channels), crossfaded around the seam.
+def join(first: Audio, second: Audio, *, ends_at_seam: bool = False) -> Audio:
+    """``first`` then ``second`` (same rate and channels), crossfaded at the seam.
 
-    The crossfade spans ``CROSSFADE_SECONDS`` centred on the seam. ``first`` fades out over
-    its last half-window and, past its end, is continued by that half-window read backwards
-    (so the fade-out never reaches into silence); ``second`` fades in symmetrically, its first
-    half-window read backwards before its start. The fade is linear (equal gain), not equal
-    power, so that no sample-to-sample step inside it exceeds the larger of the two sounds'
-    own (an equal-power fade of two tones overshoots both by up to 41 %). The output has
-    exactly the samples of both.
+    The crossfade spans ``CROSSFADE_SECONDS``. By default it is centred on the seam: ``first``
+    fades out over its last half-window and, past its end, is continued by that half-window
+    read backwards (so the fade-out never reaches into silence); ``second`` fades in
+    symmetrically, its first half-window read backwards before its start.
+
+    With ``ends_at_seam`` the whole crossfade lies before the seam: ``first`` fades out to
+    nothing at its very end, under ``second``'s first window read backwards, and ``second``
+    plays from the seam on as it is. That is the join for a ``first`` decoded from a lossy
+    file (an extension's source): the codec leaves ringing in a file's last samples (an AAC
+    stream ends inside a frame padded with silence), which a centred fade would replay at
+    half level right at the seam.
+
+    The fade is linear (equal gain), not equal power, so that no sample-to-sample step inside
+    it exceeds the larger of the two sounds' own but for the fade's own slope (``|b - a|`` over
+    the window's samples: under 0.1 % of full scale; an equal-power fade of two tones
+    overshoots both by up to 41 %). The output has exactly the samples of both.
     """
     if first.sample_rate != second.sample_rate or first.channels != second.channels:
         raise ValueError("join needs two sounds of the same rate and channels")
     a, b = first.samples, second.samples
-    half = min(round(CROSSFADE_SECONDS * first.sample_rate / 2), a.shape[1], b.shape[1])
+    window = round(CROSSFADE_SECONDS * first.sample_rate)
+    if ends_at_seam:
+        n = min(window, a.shape[1], b.shape[1])
+        if n == 0:
+            return Audio(np.concatenate([a, b], axis=1), first.sample_rate)
+        fade_in = _ramp(n)
+        seam = a[:, -n:] * (1.0 - fade_in) + b[:, n - 1 :: -1] * fade_in
+        out = np.concatenate([a[:, :-n], seam, b], axis=1)
+        return Audio(np.clip(out, -1.0, 1.0).astype(np.float32), first.sample_rate)
+    half = min(window // 2, a.shape[1], b.shape[1])
     if half == 0:
         return Audio(np.concatenate([a, b], axis=1), first.sample_rate)
     # around the seam: first's tail mirrored on past its end, second's head mirrored before
     a_ext = np.concatenate([a[:, -half:], a[:, -1:-half - 1:-1]], axis=1)
     b_ext = np.concatenate([b[:, half - 1::-1], b[:, :half]], axis=1)
-    fade_in = ((np.arange(2 * half, dtype=np.float64) + 0.5) / (2 * half)).astype(np.float32)
+    fade_in = _ramp(2 * half)
     seam = a_ext * (1.0 - fade_in) + b_ext * fade_in
     out = np.concatenate([a[:, :-half], seam, b[:, half:]], axis=1)
     return Audio(np.clip(out, -1.0, 1.0).astype(np.float32), first.sample_rate)
+
+
+def _ramp(n: int) -> npt.NDArray[np.float32]:
+    """``n`` gains rising linearly from near 0 to near 1 (sample centres)."""
+    return ((np.arange(n, dtype=np.float64) + 0.5) / n).astype(np.float32)
 
 
 def _planes(frame: av.AudioFrame) -> Samples:
@@ -116,14 +142,15 @@ def _planes(frame: av.AudioFrame) -> Samples:
 
 
 def loop(audio: Audio, seconds: float) -> Audio:
-    """``audio`` played again and again (crossfaded at each return) for exactly ``seconds``:
-    how a sound is continued where nothing new is made for it."""
+    """``audio`` played again and again for exactly ``seconds``: how a sound is continued
+    where nothing new is made for it. Each return is crossfaded in before the end of the
+    copy it follows (``join(..., ends_at_seam=True)``: ``audio`` is a file's decoded sound)."""
     n = round(seconds * audio.sample_rate)
     if audio.samples.shape[1] == 0:
         return silence(seconds, audio.sample_rate)
     out = audio
     while out.samples.shape[1] < n:
-        out = join(out, audio)
+        out = join(out, audio, ends_at_seam=True)
     return fit(out, seconds)
 
 

@@ -136,7 +136,7 @@ class Inputs:
             segment = fit(conform(generated), seconds)
         else:
             segment = loop(source, seconds)
-        return join(source, segment)
+        return join(source, segment, ends_at_seam=True)  # the source: decoded AAC
 
 
 @dataclass(frozen=True, slots=True)
