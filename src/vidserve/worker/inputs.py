@@ -25,8 +25,9 @@
 - sound: an edit's or extension's source audio is decoded once into ``source_audio`` (None
   where the source has no track). :meth:`Inputs.audio` gives the file's sound: an extension
   keeps the source's and continues it across the seam (the new segment's sound crossfaded
-  on, or the source's played again where the model makes none); an edit keeps the source's
-  unless the model makes new sound; anything else (remix included) has the model's own.
+  on, over the 50 ms before the seam, or the source's played again where the model makes
+  none); an edit keeps the source's unless the model makes new sound; anything else (remix
+  included) has the model's own.
 
 Which model may do what was checked when the job was created (``vidserve.service``).
 """
