@@ -90,18 +90,30 @@ def audio_track(data: bytes) -> tuple[str, int, str, float, np.ndarray]:
         return stream.codec_context.name, stream.rate, stream.layout.name, seconds, samples
 
 
-def seam_jump(samples: np.ndarray, seam: int, half: int = 1200) -> tuple[float, float]:
+# What a linear crossfade may add to a step beyond the two sounds' own: |b - a| <= 2 (full
+# scale) over the 2400 samples of join's 50 ms fade. A click is far larger.
+FADE_SLOPE = 2 / 2400
+
+
+def seam_jump(
+    samples: np.ndarray, seam: int, before: int = 1200, after: int = 1200
+) -> tuple[float, float]:
     """How a join of two sounds at sample ``seam`` is judged: the largest sample-to-sample
-    step (the larger of the channels) within ``half`` samples of the seam (25 ms at 48 kHz,
-    wider than the 50 ms crossfade's half), and the largest in the ten windows of the same
-    width on either side of it (the neighbouring 0.25 s). A join without a click has the
-    first no larger than the second."""
+    step (the larger of the channels) inside the crossfade, ``[seam - before, seam + after)``,
+    and the largest in the ten windows of the same width on either side of it (the
+    neighbouring 0.25 s). A join without a click has the first no larger than the second.
+
+    The default window is 50 ms centred on the seam (``join``'s default fade). An extension's
+    fade ends at the seam (``join(..., ends_at_seam=True)``): ``before=2400, after=0``, whose
+    last step is the one onto the second sound; what follows is the second sound as it is."""
     d = np.abs(np.diff(samples, axis=1)).max(axis=0)
-    at_seam = float(d[seam - half : seam + half].max())
+    lo, hi = seam - before, seam + after
+    width = hi - lo
+    at_seam = float(d[lo:hi].max())
     around = [
-        float(d[a : a + 2 * half].max())
+        float(d[a : a + width].max())
         for k in range(1, 11)
-        for a in (seam - half - 2 * half * k, seam + half + 2 * half * (k - 1))
+        for a in (lo - width * k, hi + width * (k - 1))
     ]
     return at_seam, max(around)
 
