@@ -25,6 +25,10 @@ from vidserve.engine.base import VideoBackend
 from vidserve.engine.registry import ModelSpec
 
 WRAP = "tests.backends:slow_steps"
+# A prompt holding ``hold-while:<path>`` keeps its job at its first step while that file
+# exists (at most HOLD_SECONDS): for tests that look at a job in progress from slow processes.
+HOLD = "hold-while:"
+HOLD_SECONDS = 120.0
 
 
 class SlowBackend:
@@ -56,11 +60,23 @@ class SlowBackend:
 
             return self.inner.generate(request, slow_step, should_stop)
 
+        hold = _hold_file(request.prompt)
+        deadline = time.monotonic() + HOLD_SECONDS
+
         def slow_stop() -> bool:
             time.sleep(self.step_delay)
+            while hold is not None and hold.exists() and time.monotonic() < deadline:
+                if should_stop():
+                    return True
+                time.sleep(0.05)
             return should_stop()
 
         return self.inner.generate(request, on_step, slow_stop)
+
+
+def _hold_file(prompt: str) -> Path | None:
+    words = [w for w in prompt.split() if w.startswith(HOLD)]
+    return Path(words[0][len(HOLD):]) if words else None
 
 
 def slow_steps(backend: VideoBackend, spec: ModelSpec) -> SlowBackend:

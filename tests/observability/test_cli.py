@@ -12,6 +12,7 @@ import av
 import httpx
 import pytest
 
+from tests.backends import HOLD
 from tests.observability.conftest import wait_for
 from tests.servers import ServerProcess
 from vidserve.client import Progress, _bar
@@ -45,8 +46,28 @@ def _status_of(server: ServerProcess, video_id: str) -> str:
     return str(resp.json()["status"])
 
 
-def test_status_shows_the_queue_workers_and_readiness(obs_server: ServerProcess) -> None:
-    video_id = _create(obs_server, "status: a slow train", seconds="8")
+def test_status_shows_the_queue_workers_and_readiness(
+    obs_server: ServerProcess, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"  # the job stays in progress until the file is gone
+    hold.touch()
+    try:
+        video_id = _create(obs_server, f"status: a slow train {HOLD}{hold}", seconds="8")
+        _status_while_in_progress(obs_server, video_id)
+    finally:
+        hold.unlink(missing_ok=True)
+    wait_for(lambda: _status_of(obs_server, video_id) == "completed", what="the job to finish")
+    base = f"http://127.0.0.1:{obs_server.port}"
+    # --verbose brings the log lines back
+    verbose = _run(["status", "--base-url", base, "--verbose"], obs_server.data_dir,
+                   VIDSERVE_LOG_FORMAT="text")
+    assert "HTTP Request: GET" in verbose.stderr and "/readyz" in verbose.stderr
+
+    unreachable = _run(["status", "--base-url", "http://127.0.0.1:9"], obs_server.data_dir)
+    assert unreachable.returncode == 1 and "unreachable" in unreachable.stdout
+
+
+def _status_while_in_progress(obs_server: ServerProcess, video_id: str) -> None:
     wait_for(lambda: _status_of(obs_server, video_id) == "in_progress", what="the job to start")
     base = f"http://127.0.0.1:{obs_server.port}"
     result = _run(["status", "--base-url", base], obs_server.data_dir)
@@ -62,14 +83,6 @@ def test_status_shows_the_queue_workers_and_readiness(obs_server: ServerProcess)
     assert as_json["server"] is None
     assert {"model": "sora-2", "status": "in_progress"}.items() <= as_json["queue"][0].items()
     assert as_json["workers"][0]["video_id"] == video_id
-    wait_for(lambda: _status_of(obs_server, video_id) == "completed", what="the job to finish")
-    # --verbose brings the log lines back
-    verbose = _run(["status", "--base-url", base, "--verbose"], obs_server.data_dir,
-                   VIDSERVE_LOG_FORMAT="text")
-    assert "HTTP Request: GET" in verbose.stderr and "/readyz" in verbose.stderr
-
-    unreachable = _run(["status", "--base-url", "http://127.0.0.1:9"], obs_server.data_dir)
-    assert unreachable.returncode == 1 and "unreachable" in unreachable.stdout
 
 
 def test_status_without_a_database_says_what_to_do(tmp_path: Path) -> None:
