@@ -12,6 +12,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from vidserve.media.audio import CROSSFADE_SECONDS, SAMPLE_RATE
 from vidserve.media.encode import encode_video
 
 Frame = Any  # numpy uint8 H x W x 3
@@ -90,9 +91,10 @@ def audio_track(data: bytes) -> tuple[str, int, str, float, np.ndarray]:
         return stream.codec_context.name, stream.rate, stream.layout.name, seconds, samples
 
 
-# What a linear crossfade may add to a step beyond the two sounds' own: |b - a| <= 2 (full
-# scale) over the 2400 samples of join's 50 ms fade. A click is far larger.
-FADE_SLOPE = 2 / 2400
+# join's fade, in samples (50 ms at 48 kHz), and what a linear crossfade may add to a step
+# beyond the two sounds' own: |b - a| <= 2 (full scale) over the fade. A click is far larger.
+FADE = round(CROSSFADE_SECONDS * SAMPLE_RATE)
+FADE_SLOPE = 2 / FADE
 
 
 def seam_jump(
@@ -104,7 +106,7 @@ def seam_jump(
     neighbouring 0.25 s). A join without a click has the first no larger than the second.
 
     The default window is 50 ms centred on the seam (``join``'s default fade). An extension's
-    fade ends at the seam (``join(..., ends_at_seam=True)``): ``before=2400, after=0``, whose
+    fade ends at the seam (``join(..., ends_at_seam=True)``): ``before=FADE, after=0``, whose
     last step is the one onto the second sound; what follows is the second sound as it is."""
     d = np.abs(np.diff(samples, axis=1)).max(axis=0)
     lo, hi = seam - before, seam + after
@@ -116,6 +118,11 @@ def seam_jump(
         for a in (lo - width * k, hi + width * (k - 1))
     ]
     return at_seam, max(around)
+
+
+def extension_seam_jump(samples: np.ndarray, seam: int) -> tuple[float, float]:
+    """:func:`seam_jump` for an extension's join, whose fade ends at the seam."""
+    return seam_jump(samples, seam, before=FADE, after=0)
 
 
 def mad(a: Frame, b: Frame) -> float:

@@ -10,7 +10,15 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.surface.clips import FADE_SLOPE, audio_track, decode, duration, mad, mp4_clip, seam_jump
+from tests.surface.clips import (
+    FADE_SLOPE,
+    audio_track,
+    decode,
+    duration,
+    extension_seam_jump,
+    mad,
+    mp4_clip,
+)
 from tests.surface.conftest import completed
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
@@ -74,7 +82,7 @@ def test_extension_sound_continues_across_the_seam(
     before = source[:, : seam - 2400]
     assert float(np.corrcoef(before[0], samples[0, : seam - 2400])[0, 1]) > 0.95
     # ... crossfaded onto the new segment's own: no step at the join beyond its neighbours'
-    at_seam, around = seam_jump(samples, seam, before=2400, after=0)  # the fade ends there
+    at_seam, around = extension_seam_jump(samples, seam)  # the fade ends there
     assert at_seam <= around + FADE_SLOPE, (at_seam, around)
     assert float(np.sqrt(np.mean(samples[:, seam + 48000 :] ** 2))) > 0.02
     # fetched in byte ranges the file is the same, sound included

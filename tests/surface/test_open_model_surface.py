@@ -27,10 +27,10 @@ from tests.surface.clips import (
     audio_track,
     decode,
     duration,
+    extension_seam_jump,
     mad,
     mp4_clip,
     png,
-    seam_jump,
 )
 from tests.surface.conftest import completed
 
@@ -279,7 +279,7 @@ def test_extension_continues_several_frames_without_a_seam(
         seam = 4 * 48000
         n = seam - 2400
         assert float(np.corrcoef(source_sound[0, :n], samples[0, :n])[0, 1]) > 0.95
-        at_seam, around = seam_jump(samples, seam, before=2400, after=0)  # fade ends there
+        at_seam, around = extension_seam_jump(samples, seam)  # fade ends there
         assert at_seam <= around + FADE_SLOPE, (at_seam, around)
         assert float(np.sqrt(np.mean(samples[:, seam + 48000:] ** 2))) > 1e-3  # not silence
 

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.surface.clips import FADE_SLOPE, seam_jump
+from tests.surface.clips import FADE_SLOPE, extension_seam_jump, seam_jump
 from vidserve.domain import Audio, GenerationRequest
 from vidserve.engine.procedural import ProceduralBackend
 from vidserve.engine.procedural.look import analyse_prompt
@@ -176,11 +176,11 @@ def test_a_join_ending_at_the_seam_hides_a_decoded_files_last_samples() -> None:
     assert at_seam > 1.5 * around  # a centred fade plays it back at half level
     joined = join(decoded, b, ends_at_seam=True)
     assert joined.samples.shape == (2, 96000)
-    at_seam, around = seam_jump(joined.samples, 48000, before=2400, after=0)
+    at_seam, around = extension_seam_jump(joined.samples, 48000)
     assert at_seam <= around + FADE_SLOPE, (at_seam, around)  # the tones' own steps
     # the measure sees the ringing where a cut leaves it
     cut = np.concatenate([rung, b.samples], axis=1)
-    assert seam_jump(cut, 48000, before=2400, after=0)[0] > 1.5 * around
+    assert extension_seam_jump(cut, 48000)[0] > 1.5 * around
     # the crossfade lies before the seam: second plays from there on as it is
     assert np.array_equal(joined.samples[:, :45600], a.samples[:, :45600])
     assert np.array_equal(joined.samples[:, 48000:], b.samples)
@@ -282,13 +282,13 @@ def test_extension_continues_the_source_sound_across_the_seam(tmp_path: Path) ->
     assert segment is not None
     # the sounds meet at full level: a hard cut between them is seen by the measure
     cut = np.concatenate([source.samples[:, : 4 * 48000], conform(segment).samples], axis=1)
-    at_cut, around_cut = seam_jump(cut, 4 * 48000, before=2400, after=0)
+    at_cut, around_cut = extension_seam_jump(cut, 4 * 48000)
     assert at_cut > 2 * around_cut, (at_cut, around_cut)
     for new in (segment, None):  # the model's new sound, or none (the source's continued)
         joined = Inputs(segment_req, lead_in).audio(new)
         assert joined is not None and joined.samples.shape == (2, 12 * 48000)
         # the first 4 s are the source's sound
         assert np.allclose(joined.samples[:, :189600], source.samples[:, :189600], atol=1e-6)
-        at_seam, around = seam_jump(joined.samples, 4 * 48000, before=2400, after=0)
+        at_seam, around = extension_seam_jump(joined.samples, 4 * 48000)
         assert at_seam <= around + FADE_SLOPE, (at_seam, around)
         assert float(np.sqrt(np.mean(joined.samples[:, 5 * 48000 :] ** 2))) > 0.02
