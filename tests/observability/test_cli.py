@@ -39,11 +39,11 @@ def _create(server: ServerProcess, prompt: str, seconds: str = "4") -> str:
     return str(resp.json()["id"])
 
 
+_HTTP = httpx.Client(headers={"Authorization": "Bearer sk-cli"})  # polled: one SSL context
+
+
 def _status_of(server: ServerProcess, video_id: str) -> str:
-    resp = httpx.get(
-        f"{server.base_url}/videos/{video_id}", headers={"Authorization": "Bearer sk-cli"}
-    )
-    return str(resp.json()["status"])
+    return str(_HTTP.get(f"{server.base_url}/videos/{video_id}").json()["status"])
 
 
 def test_status_shows_the_queue_workers_and_readiness(

@@ -101,12 +101,13 @@ def _completed(base: str) -> str:
     assert created.status_code == 200, created.text
     video_id = str(created.json()["id"])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = httpx.get(f"{base}/videos/{video_id}", headers=AUTH).json()["status"]
-        if status == "completed":
-            return video_id
-        assert status in ("queued", "in_progress"), status
-        time.sleep(0.1)
+    with httpx.Client(headers=AUTH) as http:
+        while time.monotonic() < deadline:
+            status = http.get(f"{base}/videos/{video_id}").json()["status"]
+            if status == "completed":
+                return video_id
+            assert status in ("queued", "in_progress"), status
+            time.sleep(0.1)
     raise AssertionError(f"video {video_id} did not complete")
 
 

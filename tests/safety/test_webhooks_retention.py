@@ -29,8 +29,11 @@ def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     raise AssertionError("timed out")
 
 
+_HTTP = httpx.Client(headers=AUTH)  # polled in loops: one client, one SSL context
+
+
 def _status(base: str, vid: str) -> str:
-    return str(httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"])
+    return str(_HTTP.get(f"{base}/videos/{vid}").json()["status"])
 
 
 def _webhooks_create(

@@ -152,13 +152,14 @@ class Cluster:
 
     def wait_healthy(self, api: Proc, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not api.alive():
-                raise RuntimeError(f"{api.name} exited:\n{api.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{api.port}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as http:  # one client: each new one builds an SSL context
+            while time.monotonic() < deadline:
+                if not api.alive():
+                    raise RuntimeError(f"{api.name} exited:\n{api.log()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if http.get(f"http://127.0.0.1:{api.port}/healthz").status_code == 200:
+                        return
+                time.sleep(0.1)
         raise RuntimeError(f"{api.name} did not start:\n{api.log()}")
 
     @property

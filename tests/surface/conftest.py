@@ -44,14 +44,12 @@ def _delete_what_was_made() -> Iterator[None]:
     """The shared server outlives this folder: leave no edits or extensions (whose lengths
     are outside the create enum) in its list for other suites."""
     yield
-    for base_url, video_id in MADE:
-        try:
-            httpx.delete(
-                f"{base_url.rstrip('/')}/videos/{video_id}",
-                headers={"Authorization": "Bearer sk-surface"}, timeout=10,
-            )
-        except httpx.HTTPError:
-            pass  # that server is gone already
+    with httpx.Client(headers={"Authorization": "Bearer sk-surface"}, timeout=10) as http:
+        for base_url, video_id in MADE:
+            try:
+                http.delete(f"{base_url.rstrip('/')}/videos/{video_id}")
+            except httpx.HTTPError:
+                pass  # that server is gone already
 
 
 @pytest.fixture(scope="session")
