@@ -254,7 +254,9 @@ def test_extension_continues_several_frames_without_a_seam(
     frames = decode(data)
     assert len(frames) == 12 * FPS and abs(duration(data) - 12.0) < 0.05
     original = decode(source_mp4)
-    assert max(mad(a, b) for a, b in zip(original, frames[: 4 * FPS], strict=True)) < 4.0
+    # the source's frames, kept: only a second encoding's loss (up to ~4.4 on tiny LTX-2's
+    # noise-like frames at the tests' ultrafast preset); regenerated frames differ by >= 9
+    assert max(mad(a, b) for a, b in zip(original, frames[: 4 * FPS], strict=True)) < 6.0
     _check_seam(frames, 4 * FPS - 1)
 
     first = calls.since_last()[0]  # the new segment's first window: the source's last frames
