@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from tests.backends import slow_models
 from tests.safety.helpers import Recorded, Recorder
@@ -29,11 +31,15 @@ def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     raise AssertionError("timed out")
 
 
-_HTTP = httpx.Client(headers=AUTH)  # polled in loops: one client, one SSL context
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """One client for a test's polls (each new client builds an SSL context: ~30 ms of CPU)."""
+    with httpx.Client(headers=AUTH) as client:
+        yield client
 
 
-def _status(base: str, vid: str) -> str:
-    return str(_HTTP.get(f"{base}/videos/{vid}").json()["status"])
+def _status(http: httpx.Client, base: str, vid: str) -> str:
+    return str(http.get(f"{base}/videos/{vid}").json()["status"])
 
 
 def _webhooks_create(
@@ -75,7 +81,9 @@ def test_webhooks_create_refuses_urls_it_would_never_deliver_to(tmp_path: Path) 
     assert listed.stdout.strip() == ""  # nothing was stored
 
 
-def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
+def test_webhooks_are_signed_retried_and_delivered_once(
+    tmp_path: Path, http: httpx.Client
+) -> None:
     answers = iter([500, 502])  # the first two deliveries fail, then the receiver is fine
 
     def respond(req: Recorded) -> tuple[int, dict[str, str], bytes]:
@@ -94,7 +102,7 @@ def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
         try:
             base = server.base_url
             vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "hook"}).json()["id"]
-            _wait(lambda: _status(base, vid) == "completed")
+            _wait(lambda: _status(http, base, vid) == "completed")
             _wait(lambda: len(receiver.seen) >= 3)
             hooks = list(receiver.seen)
             assert len({r.headers["webhook-id"] for r in hooks}) == 1  # one event, retried
@@ -112,12 +120,12 @@ def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
 
             # a second job dies with its worker and is given up: video.failed
             lost = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "lost"}).json()["id"]
-            _wait(lambda: _status(base, lost) == "in_progress")
+            _wait(lambda: _status(http, base, lost) == "in_progress")
             server.kill()
             server.env["VIDSERVE_MAX_ATTEMPTS"] = "1"
             seen_before = len(receiver.seen)
             server.start()
-            _wait(lambda: _status(base, lost) == "failed")
+            _wait(lambda: _status(http, base, lost) == "failed")
             _wait(lambda: len(receiver.seen) > seen_before)
             failed = receiver.seen[-1]
             event = client.webhooks.unwrap(failed.body.decode(), failed.headers)
@@ -133,7 +141,9 @@ def test_webhooks_are_signed_retried_and_delivered_once(tmp_path: Path) -> None:
             server.stop()
 
 
-def test_expired_and_deleted_videos_leave_no_files(tmp_path: Path) -> None:
+def test_expired_and_deleted_videos_leave_no_files(
+    tmp_path: Path, http: httpx.Client
+) -> None:
     server = ServerProcess(
         tmp_path / "s",
         env={"VIDSERVE_EXPIRES_AFTER_SECONDS": "3", "VIDSERVE_COLLECTOR_INTERVAL_SECONDS": "0.2"},
@@ -142,7 +152,7 @@ def test_expired_and_deleted_videos_leave_no_files(tmp_path: Path) -> None:
         base = server.base_url
         assets = server.data_dir / "assets" / "videos"
         vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "brief"}).json()["id"]
-        _wait(lambda: _status(base, vid) == "completed")
+        _wait(lambda: _status(http, base, vid) == "completed")
         body = httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()
         assert body["expires_at"] == body["completed_at"] + 3
         assert httpx.get(f"{base}/videos/{vid}/content", headers=AUTH).status_code == 200
@@ -153,7 +163,7 @@ def test_expired_and_deleted_videos_leave_no_files(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"] == "completed"
 
         other = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "gone"}).json()["id"]
-        _wait(lambda: _status(base, other) == "completed")
+        _wait(lambda: _status(http, base, other) == "completed")
         assert httpx.delete(f"{base}/videos/{other}", headers=AUTH).status_code == 200
         assert not (assets / other).exists()
     finally:
