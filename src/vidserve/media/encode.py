@@ -215,10 +215,12 @@ def encode_video(
                 container.mux(packet)
             if sound is not None:
                 sound.feed_until(count + 1)
-            if count == thumb_index:
-                thumbnail = _conform(raw, width, height).copy()
-            if count in wanted_set:
-                tiles[count] = _tile(_conform(raw, width, height), tile_w, tile_h)
+            if count == thumb_index or count in wanted_set:  # scaled once for both
+                frame = _conform(raw, width, height)
+                if count == thumb_index:
+                    thumbnail = frame.copy()
+                if count in wanted_set:
+                    tiles[count] = _tile(frame, tile_w, tile_h)
             last = raw
             count += 1
             if on_frame is not None:
