@@ -27,7 +27,7 @@ from vidserve.media.encode import (
 )
 from vidserve.media.errors import MediaError
 from vidserve.media.images import decode_image, fit_image, parse_data_url
-from vidserve.media.probe import iter_frames, last_of
+from vidserve.media.probe import iter_frames
 
 W, H, FPS = 160, 96, 10
 
@@ -503,24 +503,36 @@ def _keyframed_clip(path: Path, count: int, fps: int, gop: int) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("fps", "count"),
-    [(24, 60), (24, 37), (24, 1), (30, 40), (12, 20), (24, 90)],
-    ids=["whole", "mid-gop", "first", "faster", "slower", "past-the-end"],
+    ("fps", "count", "tail"),
+    [(24, 60, 1), (24, 60, 24), (24, 37, 1), (24, 37, 12), (24, 1, 1), (24, 12, 24),
+     (30, 40, 9), (12, 20, 5), (24, 90, 1), (24, 90, 40)],
+    ids=["whole-last", "whole-second", "mid-gop-last", "mid-gop-half", "first", "shorter",
+         "faster", "slower", "past-the-end-last", "past-the-end-tail"],
 )
-def test_last_of_is_the_last_frame_iter_frames_yields(
-    tmp_path: Path, fps: int, count: int
+def test_the_tail_decoded_from_its_keyframe_is_the_full_decodes_tail(
+    tmp_path: Path, fps: int, count: int, tail: int
 ) -> None:
-    """The seam of an extension, read from the keyframe before it, is exactly the frame the
-    encoder gets last from the full decode (same fps, resampled, and past the clip's end)."""
+    """An extension's last second and seam, read from the keyframe before them, are exactly
+    the frames the encoder gets last from the full decode (same fps, resampled, and past the
+    clip's end, where its last frame repeats)."""
     clip = _keyframed_clip(tmp_path / "clip.mp4", 60, 24, gop=8)
-    expected = list(iter_frames(clip, width=W // 2, height=H // 2, fps=fps, count=count))[-1]
-    seam = last_of(clip, width=W // 2, height=H // 2, fps=fps, count=count)
-    assert seam.shape == expected.shape
-    assert np.array_equal(seam, expected)
+    size = {"width": W // 2, "height": H // 2, "fps": fps, "count": count}
+    expected = list(iter_frames(clip, **size))[-tail:]
+    first = max(0, count - tail)
+    # decoded: the clip's first frame, then from the keyframe before the first asked for
+    # (``max_frames`` refuses a decode of more: one from the start would be refused)
+    keyframe = 8 * (min(59, round(first * 24 / fps)) // 8)
+    decoded = 1 + (60 - keyframe) + 1
+    got = list(iter_frames(clip, **size, first=first, max_frames=decoded))
+    assert len(got) == len(expected) == min(tail, count)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+    if decoded < min(60, round((count - 1) * 24 / fps) + 1):  # what a full decode reads
+        with pytest.raises(MediaError, match="more frames"):
+            list(iter_frames(clip, **size, max_frames=decoded))
 
 
-def test_last_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:
+def test_the_tail_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:
     path = tmp_path / "not.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
     with pytest.raises(MediaError):
-        last_of(path, width=W, height=H, fps=24, count=4)
+        list(iter_frames(path, width=W, height=H, fps=24, count=4, first=3))

@@ -18,15 +18,17 @@ Contract:
 - :func:`normalise` = :func:`iter_frames` into :func:`vidserve.media.encode.encode_video`:
   an H.264 MP4 of exactly ``seconds * fps`` frames with the upload's own sound (if it has any)
   as AAC, the only form in which an upload is kept.
-- :func:`last_of` is the last frame :func:`iter_frames` would yield, read from the keyframe
-  before it (the seam of an extension: the clip is decoded once, by the encoder).
+- ``iter_frames(..., first=n)`` yields only frames ``n .. count - 1`` of the same sequence,
+  decoded from the keyframe before frame ``n`` instead of from the start of the clip (an
+  extension's last second and its seam: the whole clip is decoded once, by the encoder).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -193,9 +195,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def _decoded(
-    source: bytes | Path, *, max_frames: int | None, max_side: int | None
+    source: bytes | Path,
+    *,
+    max_frames: int | None,
+    max_side: int | None,
+    skip_seconds: float = 0.0,
 ) -> Generator[tuple[float, Frame], None, None]:
-    """(time in seconds, RGB frame) in presentation order."""
+    """(time in seconds, RGB frame) in presentation order: the first frame, then (with
+    ``skip_seconds``) on from the keyframe at or before ``skip_seconds`` after it."""
     container = None
     if isinstance(source, Path):
         with source.open("rb") as fh:
@@ -209,22 +216,44 @@ def _decoded(
         rate = stream.average_rate or stream.guessed_rate
         step = 1.0 / float(rate) if rate else 1.0 / 24
         count = 0
-        for frame in container.decode(stream):
-            if max_frames is not None and count >= max_frames:
-                raise _bad(
-                    "The video holds more frames than its duration allows; it may be corrupt.",
-                )
-            if max_side is not None and max(frame.width, frame.height) > max_side:
-                raise _bad(
-                    f"A frame of the video is {frame.width}x{frame.height}, larger than its "
-                    "headers said.",
-                )
-            t = float(frame.time) if frame.time is not None else count * step
-            rgb: Frame = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
-            yield t, rgb
-            count += 1
-        if count == 0:
+
+        def frames() -> Iterator[tuple[float, av.VideoFrame]]:
+            nonlocal count
+            for frame in container.decode(stream):
+                if max_frames is not None and count >= max_frames:
+                    raise _bad(
+                        "The video holds more frames than its duration allows; it may be "
+                        "corrupt.",
+                    )
+                if max_side is not None and max(frame.width, frame.height) > max_side:
+                    raise _bad(
+                        f"A frame of the video is {frame.width}x{frame.height}, larger than "
+                        "its headers said.",
+                    )
+                count += 1
+                yield (float(frame.time) if frame.time is not None else (count - 1) * step,
+                       frame)
+
+        decoded = frames()
+        first = next(decoded, None)
+        if first is None:
             raise _bad("The video has no frames that could be decoded.")
+        start = first[0]
+        yield start, _rgb(first[1])
+        if skip_seconds > 0 and first[1].time is not None and stream.time_base is not None:
+            target = start + skip_seconds
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            decoded = frames()
+            landed = next(decoded, None)
+            if landed is not None and landed[0] > target + 1e-6:
+                # a keyframe after the frames asked for: decode them from the start instead
+                container.seek(0, stream=stream, backward=True)
+                decoded = frames()
+            elif landed is not None:
+                decoded = itertools.chain([landed], decoded)
+        for t, frame in decoded:
+            if t > start:  # a seek back to the start gives the first frame again
+                yield t, _rgb(frame)
     except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
@@ -232,6 +261,11 @@ def _decoded(
     finally:
         if container is not None:
             container.close()
+
+
+def _rgb(frame: av.VideoFrame) -> Frame:
+    rgb: Frame = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
+    return rgb
 
 
 def iter_frames(
@@ -241,61 +275,28 @@ def iter_frames(
     height: int,
     fps: float,
     count: int,
+    first: int = 0,
     max_frames: int | None = None,
     max_side: int | None = None,
 ) -> Generator[Frame, None, None]:
-    """Exactly ``count`` frames of ``width x height``, sampled at ``fps`` (nearest in time)."""
-    decoded = _decoded(source, max_frames=max_frames, max_side=max_side)
+    """Exactly ``count`` frames of ``width x height``, sampled at ``fps`` (nearest in time);
+    with ``first``, only frames ``first .. count - 1`` of them, decoded from the keyframe
+    before frame ``first``."""
+    decoded = _decoded(source, max_frames=max_frames, max_side=max_side,
+                       skip_seconds=first / fps)
     try:
         current = next(decoded)
         upcoming = next(decoded, None)
         start = current[0]
         for i in range(count):
             t = start + i / fps
+            # the later frame on a tie; a frame at or before t is never skipped by the seek
             while upcoming is not None and abs(upcoming[0] - t) <= abs(current[0] - t) + 1e-9:
                 current, upcoming = upcoming, next(decoded, None)
-            yield fit_image(current[1], width, height)
+            if i >= first:
+                yield fit_image(current[1], width, height)
     finally:
         decoded.close()
-
-
-def last_of(source: Path, *, width: int, height: int, fps: float, count: int) -> Frame:
-    """The last of the ``count`` frames :func:`iter_frames` yields (the seam of an
-    extension), decoded from the keyframe before it instead of from the start of the clip.
-
-    The frame nearest in time to ``start + (count - 1) / fps`` (the later one on a tie, and
-    the clip's last frame when it is shorter), as :func:`iter_frames` picks it.
-    """
-    with source.open("rb") as fh:
-        kind = sniff_container(fh.read(16))
-    container = None
-    try:
-        container = _open(source, kind)
-        stream = container.streams.video[0]
-        first = next(container.decode(stream), None)
-        if first is None or first.time is None:
-            raise _bad("The video has no frames that could be decoded.")
-        target = float(first.time) + (count - 1) / fps
-        best, best_time = first, float(first.time)
-        if stream.time_base is not None and target > best_time:
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                t = float(frame.time)
-                if abs(t - target) <= abs(best_time - target) + 1e-9:
-                    best, best_time = frame, t
-                elif t > target:
-                    break
-        rgb: Frame = best.to_ndarray(format="rgb24")  # type: ignore[assignment]
-    except MediaError:
-        raise
-    except (av.FFmpegError, ValueError, OSError, EOFError, IndexError) as exc:
-        raise _bad(f"The video could not be decoded: {_reason(exc)}.") from None
-    finally:
-        if container is not None:
-            container.close()
-    return fit_image(rgb, width, height)
 
 
 def normalise(

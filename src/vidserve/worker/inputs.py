@@ -35,7 +35,6 @@ Which model may do what was checked when the job was created (``vidserve.service
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
@@ -89,16 +88,14 @@ class LeadIn:
         )
 
     def tail(self, count: int) -> tuple[Frame, ...]:
-        """The last ``count`` frames of :meth:`iter` (fewer when the source is shorter)."""
-        return tuple(collections.deque(self.iter(), maxlen=count))
+        """The last ``count`` frames of :meth:`iter` (all of them when there are fewer),
+        decoded from the keyframe before the first of them."""
+        from vidserve.media.probe import iter_frames
 
-    def last(self) -> Frame:
-        """The last frame of :meth:`iter`, decoded from the keyframe before it."""
-        from vidserve.media.probe import last_of
-
-        return last_of(
-            self.path, width=self.width, height=self.height, fps=self.fps, count=self.frames
-        )
+        return tuple(iter_frames(
+            self.path, width=self.width, height=self.height, fps=self.fps, count=self.frames,
+            first=max(0, self.frames - count),
+        ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +185,11 @@ class InputLoader:
             lead_in = LeadIn(path, (video.seconds - segment) * fps, size.width, size.height, fps)
             seconds = segment
             try:
-                # engines that cannot continue a frame start from it as their reference image
-                reference = await asyncio.to_thread(lead_in.last)
                 context = await asyncio.to_thread(lead_in.tail, CONTEXT_SECONDS * fps)
             except MediaError as exc:
                 raise _unreadable(exc) from None
+            # engines that cannot continue a frame start from it as their reference image
+            reference = context[-1]
             source_audio = await _audio_of(path, video.seconds - segment)
             source = None  # the new segment continues the source's frame, not its clip
         request = GenerationRequest(
