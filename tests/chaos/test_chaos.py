@@ -146,8 +146,8 @@ class Load:
         n = self.rng.randrange(2)
         while True:
             try:
-                r = httpx.post(f"{self.cluster.base_url(n)}/videos", json=payload, timeout=10,
-                               headers={**AUTH, "Idempotency-Key": key})
+                r = self.cluster.http.post(f"{self.cluster.base_url(n)}/videos", json=payload,
+                                           timeout=10, headers={**AUTH, "Idempotency-Key": key})
                 if r.status_code == 200:
                     vid = str(r.json()["id"])
                     self.accepted.setdefault(vid, time.time())
@@ -164,8 +164,8 @@ class Load:
     def delete(self, vid: str, when: str) -> None:
         for n in range(40):
             try:
-                r = httpx.delete(f"{self.cluster.base_url(n)}/videos/{vid}", headers=AUTH,
-                                 timeout=10)
+                r = self.cluster.http.delete(f"{self.cluster.base_url(n)}/videos/{vid}",
+                                             headers=AUTH, timeout=10)
                 if r.status_code in (200, 404):
                     if r.status_code == 200:
                         self.deleted[vid] = when
@@ -391,7 +391,8 @@ def test_cancel_queued_and_running(chaos: Chaos) -> None:
                    in TERMINAL and r, 10, "queued cancel")
     assert q["status"] == "failed" and q["error_code"] == "cancelled" and q["attempt"] == 0, q
     for vid in (queued, running):
-        r = httpx.get(f"{chaos.cluster.base_url(0)}/videos/{vid}", headers=AUTH, timeout=10)
+        r = chaos.cluster.http.get(f"{chaos.cluster.base_url(0)}/videos/{vid}", headers=AUTH,
+                                   timeout=10)
         assert r.status_code == 404
     chaos.events.append(f"cancel: queued one never ran; running one stopped in {stopped:.2f}s")
 
@@ -442,8 +443,8 @@ def test_nothing_lost_nothing_twice(chaos: Chaos) -> None:
     import obstore
 
     for vid in client_visible:
-        r = httpx.get(f"{cluster.base_url(len(mismatched))}/videos/{vid}/content",
-                      headers=AUTH, timeout=30)
+        r = cluster.http.get(f"{cluster.base_url(len(mismatched))}/videos/{vid}/content",
+                             headers=AUTH, timeout=30)
         winner = bytes(obstore.get(store, f"videos/{vid}/{rows[vid]['assets_attempt']}/"
                                           "video.mp4").bytes())
         if r.status_code != 200 or r.content != winner or r.content[4:8] != b"ftyp":

@@ -50,7 +50,7 @@ def test_models_lists_the_default_registry(tmp_path: Path) -> None:
     assert "\taudio=yes" in lines["procedural"]  # the procedural engine makes sound
 
 
-def test_database_keys_scope_projects(tmp_path: Path) -> None:
+def test_database_keys_scope_projects(tmp_path: Path, http: httpx.Client) -> None:
     data = tmp_path / "data"
     made = _run(["keys", "create", "--project", "alpha"], data)
     assert made.returncode == 0, made.stderr
@@ -62,16 +62,16 @@ def test_database_keys_scope_projects(tmp_path: Path) -> None:
     server = ServerProcess(data).start()
     try:
         base = server.base_url
-        r = httpx.post(f"{base}/videos", headers={"Authorization": f"Bearer {alpha}"},
+        r = http.post(f"{base}/videos", headers={"Authorization": f"Bearer {alpha}"},
                        json={"prompt": "alpha's video"})
         assert r.status_code == 200, r.text
         vid = r.json()["id"]
         # another project's id is a 404, exactly like a missing one
-        other = httpx.get(f"{base}/videos/{vid}", headers={"Authorization": f"Bearer {beta}"})
+        other = http.get(f"{base}/videos/{vid}", headers={"Authorization": f"Bearer {beta}"})
         assert other.status_code == 404
-        listing = httpx.get(f"{base}/videos", headers={"Authorization": f"Bearer {beta}"})
+        listing = http.get(f"{base}/videos", headers={"Authorization": f"Bearer {beta}"})
         assert listing.json()["data"] == []
-        bad = httpx.get(f"{base}/videos", headers={"Authorization": "Bearer nope-nope-nope"})
+        bad = http.get(f"{base}/videos", headers={"Authorization": "Bearer nope-nope-nope"})
         assert bad.status_code == 401
         assert bad.json()["error"]["code"] == "invalid_api_key"
         assert "nope-nope-nope" not in bad.json()["error"]["message"]
@@ -81,7 +81,7 @@ def test_database_keys_scope_projects(tmp_path: Path) -> None:
         deadline = time.monotonic() + CACHE_SECONDS + 3
         status = 200
         while status != 401 and time.monotonic() < deadline:
-            status = httpx.get(
+            status = http.get(
                 f"{base}/videos", headers={"Authorization": f"Bearer {alpha}"}
             ).status_code
             time.sleep(0.2)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -40,15 +39,9 @@ def _create(server: ServerProcess, prompt: str, seconds: str = "4") -> str:
     return str(resp.json()["id"])
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """One client for a test's polls (each new client builds an SSL context: ~30 ms of CPU)."""
-    with httpx.Client(headers={"Authorization": "Bearer sk-cli"}) as client:
-        yield client
-
-
 def _status_of(http: httpx.Client, server: ServerProcess, video_id: str) -> str:
-    return str(http.get(f"{server.base_url}/videos/{video_id}").json()["status"])
+    return str(http.get(f"{server.base_url}/videos/{video_id}",
+                        headers={"Authorization": "Bearer sk-cli"}).json()["status"])
 
 
 def test_status_shows_the_queue_workers_and_readiness(

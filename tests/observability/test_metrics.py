@@ -108,15 +108,15 @@ def test_failures_are_counted_by_error_code(obs_server: ServerProcess, api: http
     assert _http(after, "DELETE", "/v1/videos/{video_id}", "200") >= 1
 
 
-def test_metrics_token_and_unmatched_routes(obs_server: ServerProcess) -> None:
+def test_metrics_token_and_unmatched_routes(obs_server: ServerProcess, http: httpx.Client) -> None:
     base = f"http://127.0.0.1:{obs_server.port}"
-    refused = httpx.get(f"{base}/metrics")
+    refused = http.get(f"{base}/metrics")
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
-    assert httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert http.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     # unknown paths share one label, so scanners cannot blow up the series count
     for n in range(3):
-        assert httpx.get(f"{base}/no/such/path/{n}").status_code == 404
+        assert http.get(f"{base}/no/such/path/{n}").status_code == 404
     samples = scrape(obs_server)
     assert _http(samples, "GET", "unmatched", "404") >= 3
     assert not any("/no/such" in str(labels) for _, labels in samples)
@@ -135,10 +135,12 @@ def test_metrics_token_and_unmatched_routes(obs_server: ServerProcess) -> None:
                      method="GET", route="unmatched") < 3
 
 
-def test_healthz_and_readyz_follow_the_worker(obs_server: ServerProcess) -> None:
+def test_healthz_and_readyz_follow_the_worker(
+    obs_server: ServerProcess, http: httpx.Client
+) -> None:
     base = f"http://127.0.0.1:{obs_server.port}"
-    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{base}/readyz")
+    assert http.get(f"{base}/healthz").json() == {"status": "ok"}
+    ready = http.get(f"{base}/readyz")
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]
     assert checks["database"]["ok"] and checks["storage"]["ok"] and checks["worker"]["ok"]
@@ -147,16 +149,16 @@ def test_healthz_and_readyz_follow_the_worker(obs_server: ServerProcess) -> None
 
     os.kill(pid, signal.SIGKILL)  # the worker dies: not ready until the supervisor restarts it
     down = wait_for(
-        lambda: (r := httpx.get(f"{base}/readyz")).status_code == 503 and r, timeout=5,
+        lambda: (r := http.get(f"{base}/readyz")).status_code == 503 and r, timeout=5,
         what="/readyz to notice the dead worker",
     )
     assert down.json()["status"] == "not_ready"
     assert down.json()["checks"]["worker"]["ok"] is False
     assert down.json()["checks"]["database"]["ok"] is True
-    assert httpx.get(f"{base}/healthz").status_code == 200  # alive all the same
+    assert http.get(f"{base}/healthz").status_code == 200  # alive all the same
 
     back = wait_for(
-        lambda: (r := httpx.get(f"{base}/readyz")).status_code == 200 and r, timeout=30,
+        lambda: (r := http.get(f"{base}/readyz")).status_code == 200 and r, timeout=30,
         what="the restarted worker",
     )
     assert back.json()["checks"]["worker"]["pid"] != pid

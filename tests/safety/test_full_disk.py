@@ -84,7 +84,7 @@ def _wait_status(data: Path, vid: str, wanted: set[str], timeout: float = 60) ->
 
 @pytest.mark.backends("sqlite")
 def test_full_assets_disk_requeues_jobs_and_answers_503(
-    small_disk: Path, tmp_path: Path, backend: object
+    small_disk: Path, tmp_path: Path, backend: object, http: httpx.Client
 ) -> None:
     """Assets and TMPDIR on the small disk, the database beside it: the job cannot write its
     clip, goes back to the queue, and fails as storage_full only after its attempts."""
@@ -97,51 +97,53 @@ def test_full_assets_disk_requeues_jobs_and_answers_503(
     ).start()
     base = server.base_url
     try:
-        kept = httpx.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
+        kept = http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
                           files={"file": ("a.png", b"\x89PNG" + b"x" * 4000, "image/png")})
         assert kept.status_code == 200, kept.text
-        vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "full"}).json()["id"]
+        vid = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "full"}).json()["id"]
         assert _wait_status(data, vid, {"in_progress"})["status"] == "in_progress"
         filler = _fill(small_disk)
 
-        _assert_full(httpx.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
+        _assert_full(http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
                                 files={"file": ("b.png", b"y" * 300_000, "image/png")}))
         row = _wait_status(data, vid, {"failed", "completed"})
         assert row["status"] == "failed" and row["error_code"] == "storage_full", dict(row)
         assert row["attempt"] == 2  # handed back once: the disk's fault, not the job's
-        assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["error"]["code"] == (
+        assert http.get(f"{base}/videos/{vid}", headers=AUTH).json()["error"]["code"] == (
             "storage_full"
         )
-        deleted = httpx.delete(f"{base}/files/{kept.json()['id']}", headers=AUTH)
+        deleted = http.delete(f"{base}/files/{kept.json()['id']}", headers=AUTH)
         assert deleted.status_code == 200 and deleted.json()["deleted"] is True
-        assert httpx.delete(f"{base}/videos/{vid}", headers=AUTH).status_code == 200
+        assert http.delete(f"{base}/videos/{vid}", headers=AUTH).status_code == 200
         assert _empty_folders(assets) == []
         assert list(tmp.iterdir()) == []  # no vidserve-job-* folder left behind
 
         filler.unlink()  # space again: a new job completes
-        again = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "after"}).json()
+        again = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "after"}).json()
         assert _wait_status(data, again["id"], {"completed", "failed"})["status"] == "completed"
     finally:
         server.stop()
 
 
 @pytest.mark.backends("sqlite")
-def test_full_disk_under_the_database_still_deletes(small_disk: Path, backend: object) -> None:
+def test_full_disk_under_the_database_still_deletes(
+    small_disk: Path, backend: object, http: httpx.Client
+) -> None:
     """Everything on the small disk: writes answer 503 storage_full; DELETE frees space."""
     data = small_disk / "data"
     server = ServerProcess(data, env={"TMPDIR": str(small_disk)}).start()
     base = server.base_url
     try:
-        kept = httpx.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
+        kept = http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
                           files={"file": ("a.png", b"x" * 200_000, "image/png")})
         assert kept.status_code == 200, kept.text
         _fill(small_disk)
-        _assert_full(httpx.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
+        _assert_full(http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
                                 files={"file": ("b.png", b"y" * 300_000, "image/png")}))
-        _assert_full(httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "more"}))
-        deleted = httpx.delete(f"{base}/files/{kept.json()['id']}", headers=AUTH)
+        _assert_full(http.post(f"{base}/videos", headers=AUTH, json={"prompt": "more"}))
+        deleted = http.delete(f"{base}/files/{kept.json()['id']}", headers=AUTH)
         assert deleted.status_code == 200 and deleted.json()["deleted"] is True
-        assert httpx.get(f"{base}/files/{kept.json()['id']}", headers=AUTH).status_code == 404
+        assert http.get(f"{base}/files/{kept.json()['id']}", headers=AUTH).status_code == 404
     finally:
         server.stop()
 

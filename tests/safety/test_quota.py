@@ -49,7 +49,9 @@ async def _burst(base: str, bodies: list[dict[str, object]], keys: list[str | No
         return list(await asyncio.gather(*tasks))
 
 
-def test_concurrent_creates_let_in_exactly_the_quota(tmp_path: Path, backend: Backend) -> None:
+def test_concurrent_creates_let_in_exactly_the_quota(
+    tmp_path: Path, backend: Backend, http: httpx.Client
+) -> None:
     server = _server(tmp_path, backend)
     try:
         bodies: list[dict[str, object]] = [{"prompt": f"burst {i}"} for i in range(CONCURRENT)]
@@ -59,25 +61,27 @@ def test_concurrent_creates_let_in_exactly_the_quota(tmp_path: Path, backend: Ba
         for refused in (r for r in answers if r.status_code == 429):
             assert f"already has {QUOTA} videos queued" in refused.json()["error"]["message"]
             assert int(refused.headers["retry-after"]) >= 1
-        listed = httpx.get(f"{server.base_url}/videos", headers=AUTH, params={"limit": 100})
+        listed = http.get(f"{server.base_url}/videos", headers=AUTH, params={"limit": 100})
         assert len(listed.json()["data"]) == QUOTA  # nothing refused was stored
     finally:
         server.stop()
 
 
-def test_replays_at_the_quota_return_the_original_job(tmp_path: Path, backend: Backend) -> None:
+def test_replays_at_the_quota_return_the_original_job(
+    tmp_path: Path, backend: Backend, http: httpx.Client
+) -> None:
     server = _server(tmp_path, backend)
     try:
         base = server.base_url
         first = [
-            httpx.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": f"k{i}"},
+            http.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": f"k{i}"},
                        json={"prompt": f"p{i}"})
             for i in range(QUOTA)
         ]
         assert [r.status_code for r in first] == [200] * QUOTA
         # the project is at its quota: a new request is refused, every replay is answered,
         # also when many replays and new requests arrive at once
-        assert httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "new"}).status_code == 429
+        assert http.post(f"{base}/videos", headers=AUTH, json={"prompt": "new"}).status_code == 429
         keys: list[str | None] = [f"k{i % QUOTA}" for i in range(12)] + [None] * 4
         bodies: list[dict[str, object]] = [{"prompt": f"p{i % QUOTA}"} for i in range(12)]
         bodies += [{"prompt": "extra"}] * 4
@@ -87,7 +91,7 @@ def test_replays_at_the_quota_return_the_original_job(tmp_path: Path, backend: B
             assert r.json()["id"] == first[i % QUOTA].json()["id"]
         assert [r.status_code for r in answers[12:]] == [429] * 4
         # a replay with other parameters is still the reuse error, not the quota
-        reused = httpx.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": "k0"},
+        reused = http.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": "k0"},
                             json={"prompt": "something else"})
         assert reused.status_code == 400
         assert reused.json()["error"]["code"] == "idempotency_key_reused"
@@ -95,29 +99,28 @@ def test_replays_at_the_quota_return_the_original_job(tmp_path: Path, backend: B
         server.stop()
 
 
-def _completed(base: str) -> str:
+def _completed(http: httpx.Client, base: str) -> str:
     """A completed video (the source a remix, an edit and an extension need)."""
-    created = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "source"})
+    created = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "source"})
     assert created.status_code == 200, created.text
     video_id = str(created.json()["id"])
     deadline = time.monotonic() + 60
-    with httpx.Client(headers=AUTH) as http:
-        while time.monotonic() < deadline:
-            status = http.get(f"{base}/videos/{video_id}").json()["status"]
-            if status == "completed":
-                return video_id
-            assert status in ("queued", "in_progress"), status
-            time.sleep(0.1)
+    while time.monotonic() < deadline:
+        status = http.get(f"{base}/videos/{video_id}", headers=AUTH).json()["status"]
+        if status == "completed":
+            return video_id
+        assert status in ("queued", "in_progress"), status
+        time.sleep(0.1)
     raise AssertionError(f"video {video_id} did not complete")
 
 
 def test_replays_at_the_quota_return_the_original_remix_edit_and_extension(
-    tmp_path: Path, backend: Backend
+    tmp_path: Path, backend: Backend, http: httpx.Client
 ) -> None:
     """The same rule on every create-like endpoint: the quota never refuses a replay."""
     fast = ServerProcess(tmp_path / "s", backend=backend).start()
     try:
-        source = _completed(fast.base_url)
+        source = _completed(http, fast.base_url)
     finally:
         fast.stop()
     # the same data (and, on PostgreSQL, the same database), now with the quota and slow jobs
@@ -134,21 +137,21 @@ def test_replays_at_the_quota_return_the_original_remix_edit_and_extension(
         assert len(requests) == QUOTA
         first = []
         for n, (path, body) in enumerate(requests):
-            answer = httpx.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
+            answer = http.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
                                 json=body)
             assert answer.status_code == 200, answer.text
             first.append(answer.json()["id"])
         for n, (path, body) in enumerate(requests):
             # at the quota: the same request without its key is refused, its replay answered
-            fresh = httpx.post(f"{base}{path}", headers=AUTH, json=body)
+            fresh = http.post(f"{base}{path}", headers=AUTH, json=body)
             assert fresh.status_code == 429, fresh.text
             assert int(fresh.headers["retry-after"]) >= 1
-            replay = httpx.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
+            replay = http.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
                                 json=body)
             assert replay.status_code == 200, replay.text
             assert replay.json()["id"] == first[n]
             assert replay.json()["status"] in ("queued", "in_progress")
-        listed = httpx.get(f"{base}/videos", headers=AUTH, params={"limit": 100}).json()["data"]
+        listed = http.get(f"{base}/videos", headers=AUTH, params={"limit": 100}).json()["data"]
         assert sorted(v["id"] for v in listed) == sorted([source, *first])  # nothing else stored
     finally:
         server.stop()

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -61,11 +62,11 @@ def _targets(port: int) -> list[str]:
 
 
 def test_private_targets_are_refused_and_never_contacted(
-    http_server: ServerProcess, image_host: Recorder
+    http_server: ServerProcess, image_host: Recorder, http: httpx.Client
 ) -> None:
     before = len(image_host.seen)
     for url in _targets(image_host.port):
-        r = httpx.post(
+        r = http.post(
             f"{http_server.base_url}/videos",
             headers=AUTH,
             json={"prompt": "x", "input_reference": {"image_url": url}},
@@ -78,8 +79,10 @@ def test_private_targets_are_refused_and_never_contacted(
     assert len(image_host.seen) == before  # the local server received no request at all
 
 
-def test_https_only_by_default(server: ServerProcess, image_host: Recorder) -> None:
-    r = httpx.post(
+def test_https_only_by_default(
+    server: ServerProcess, image_host: Recorder, http: httpx.Client
+) -> None:
+    r = http.post(
         f"{server.base_url}/videos",
         headers=AUTH,
         json={"prompt": "x", "input_reference": {"image_url": "http://example.com/a.png"}},
@@ -158,7 +161,9 @@ def test_body_and_time_caps() -> None:
         assert time.monotonic() - started < 1.9
 
 
-def test_allowed_image_url_is_fetched_and_used(tmp_path, image_host: Recorder) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_image_url_is_fetched_and_used(
+    tmp_path: Path, image_host: Recorder, http: httpx.Client
+) -> None:
     server = ServerProcess(
         tmp_path / "s",
         env={
@@ -169,13 +174,13 @@ def test_allowed_image_url_is_fetched_and_used(tmp_path, image_host: Recorder) -
     ).start()
     try:
         url = f"http://localhost:{image_host.port}/ref.png"
-        r = httpx.post(f"{server.base_url}/videos", headers=AUTH,
+        r = http.post(f"{server.base_url}/videos", headers=AUTH,
                        json={"prompt": "animate it", "input_reference": {"image_url": url}})
         assert r.status_code == 200, r.text
         assert image_host.seen[-1].path == "/ref.png"
         assert image_host.seen[-1].headers["Host"] == f"localhost:{image_host.port}"
         # a host outside the allowlist is refused before any lookup
-        other = httpx.post(
+        other = http.post(
             f"{server.base_url}/videos", headers=AUTH,
             json={"prompt": "x",
                   "input_reference": {"image_url": f"http://127.0.0.1:{image_host.port}/r.png"}},

@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
-import pytest
 
 from tests.backends import slow_models
 from tests.safety.helpers import Recorded, Recorder
@@ -31,15 +29,8 @@ def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     raise AssertionError("timed out")
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """One client for a test's polls (each new client builds an SSL context: ~30 ms of CPU)."""
-    with httpx.Client(headers=AUTH) as client:
-        yield client
-
-
 def _status(http: httpx.Client, base: str, vid: str) -> str:
-    return str(http.get(f"{base}/videos/{vid}").json()["status"])
+    return str(http.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"])
 
 
 def _webhooks_create(
@@ -101,7 +92,7 @@ def test_webhooks_are_signed_retried_and_delivered_once(
         server = ServerProcess(data, env=env).start()
         try:
             base = server.base_url
-            vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "hook"}).json()["id"]
+            vid = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "hook"}).json()["id"]
             _wait(lambda: _status(http, base, vid) == "completed")
             _wait(lambda: len(receiver.seen) >= 3)
             hooks = list(receiver.seen)
@@ -119,7 +110,7 @@ def test_webhooks_are_signed_retried_and_delivered_once(
                 pass
 
             # a second job dies with its worker and is given up: video.failed
-            lost = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "lost"}).json()["id"]
+            lost = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "lost"}).json()["id"]
             _wait(lambda: _status(http, base, lost) == "in_progress")
             server.kill()
             server.env["VIDSERVE_MAX_ATTEMPTS"] = "1"
@@ -151,20 +142,20 @@ def test_expired_and_deleted_videos_leave_no_files(
     try:
         base = server.base_url
         assets = server.data_dir / "assets" / "videos"
-        vid = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "brief"}).json()["id"]
+        vid = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "brief"}).json()["id"]
         _wait(lambda: _status(http, base, vid) == "completed")
-        body = httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()
+        body = http.get(f"{base}/videos/{vid}", headers=AUTH).json()
         assert body["expires_at"] == body["completed_at"] + 3
-        assert httpx.get(f"{base}/videos/{vid}/content", headers=AUTH).status_code == 200
+        assert http.get(f"{base}/videos/{vid}/content", headers=AUTH).status_code == 200
         assert (assets / vid).exists()
         _wait(lambda: not (assets / vid).exists(), timeout=15)
-        expired = httpx.get(f"{base}/videos/{vid}/content", headers=AUTH)
+        expired = http.get(f"{base}/videos/{vid}/content", headers=AUTH)
         assert expired.status_code == 404 and expired.json()["error"]["code"] == "video_expired"
-        assert httpx.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"] == "completed"
+        assert http.get(f"{base}/videos/{vid}", headers=AUTH).json()["status"] == "completed"
 
-        other = httpx.post(f"{base}/videos", headers=AUTH, json={"prompt": "gone"}).json()["id"]
+        other = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "gone"}).json()["id"]
         _wait(lambda: _status(http, base, other) == "completed")
-        assert httpx.delete(f"{base}/videos/{other}", headers=AUTH).status_code == 200
+        assert http.delete(f"{base}/videos/{other}", headers=AUTH).status_code == 200
         assert not (assets / other).exists()
     finally:
         server.stop()

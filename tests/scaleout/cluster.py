@@ -100,6 +100,9 @@ class Cluster:
     s3_endpoint: str | None = None  # e.g. a TcpProxy in front of moto
     db_endpoint: str | None = None
     procs: list[Proc] = field(default_factory=list)
+    # the tests' one client for the replicas (closed by stop): ``httpx.get()`` and its like
+    # build a new client, and with it an SSL context (~30 ms of CPU), per request
+    http: httpx.Client = field(default_factory=httpx.Client, init=False)
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -152,14 +155,14 @@ class Cluster:
 
     def wait_healthy(self, api: Proc, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=1) as http:  # one client: each new one builds an SSL context
-            while time.monotonic() < deadline:
-                if not api.alive():
-                    raise RuntimeError(f"{api.name} exited:\n{api.log()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(f"http://127.0.0.1:{api.port}/healthz").status_code == 200:
-                        return
-                time.sleep(0.1)
+        while time.monotonic() < deadline:
+            if not api.alive():
+                raise RuntimeError(f"{api.name} exited:\n{api.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                healthz = self.http.get(f"http://127.0.0.1:{api.port}/healthz", timeout=1)
+                if healthz.status_code == 200:
+                    return
+            time.sleep(0.1)
         raise RuntimeError(f"{api.name} did not start:\n{api.log()}")
 
     @property
@@ -180,6 +183,7 @@ class Cluster:
                 proc.signal(signal.SIGTERM)
         for proc in self.procs:
             proc.stop(timeout=15)
+        self.http.close()
 
     def logs(self) -> str:
         return "\n".join(f"----- {p.name} -----\n{p.log(3000)}" for p in self.procs)

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.backends import slow_models
@@ -51,14 +50,14 @@ def cluster(
 
 
 def _create(cluster: Cluster, replica: int, **body: Any) -> dict[str, Any]:
-    response = httpx.post(f"{cluster.base_url(replica)}/videos", headers=AUTH,
+    response = cluster.http.post(f"{cluster.base_url(replica)}/videos", headers=AUTH,
                           json={"prompt": "scale-out", **body}, timeout=30)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 def _get(cluster: Cluster, replica: int, video_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{cluster.base_url(replica)}/videos/{video_id}", headers=AUTH,
+    response = cluster.http.get(f"{cluster.base_url(replica)}/videos/{video_id}", headers=AUTH,
                          timeout=30)
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -149,26 +148,26 @@ def test_replicas_workers_models_and_content(cluster: Cluster, tmp_path: Path) -
     vid = jobs[1]["id"]
     # replica 0 streams from S3, with Range
     base = cluster.base_url(0)
-    full = httpx.get(f"{base}/videos/{vid}/content", headers=AUTH, timeout=30)
+    full = cluster.http.get(f"{base}/videos/{vid}/content", headers=AUTH, timeout=30)
     assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
     assert full.content[4:8] == b"ftyp"
-    part = httpx.get(f"{base}/videos/{vid}/content", timeout=30,
+    part = cluster.http.get(f"{base}/videos/{vid}/content", timeout=30,
                      headers={**AUTH, "Range": "bytes=100-1099"})
     assert part.status_code == 206 and part.content == full.content[100:1100]
     assert part.headers["content-range"] == f"bytes 100-1099/{len(full.content)}"
-    tail = httpx.get(f"{base}/videos/{vid}/content", timeout=30,
+    tail = cluster.http.get(f"{base}/videos/{vid}/content", timeout=30,
                      headers={**AUTH, "Range": "bytes=-10"})
     assert tail.content == full.content[-10:]
     # replica 1 redirects to a presigned URL; clients that follow it get the same bytes
     base1 = cluster.base_url(1)
-    redirect = httpx.get(f"{base1}/videos/{vid}/content", headers=AUTH, timeout=30)
+    redirect = cluster.http.get(f"{base1}/videos/{vid}/content", headers=AUTH, timeout=30)
     assert redirect.status_code == 307, redirect.text
     location = redirect.headers["location"]
     assert "X-Amz-Signature=" in location and "Authorization" not in location
-    followed = httpx.get(f"{base1}/videos/{vid}/content", headers=AUTH, timeout=30,
+    followed = cluster.http.get(f"{base1}/videos/{vid}/content", headers=AUTH, timeout=30,
                          follow_redirects=True)
     assert followed.status_code == 200 and followed.content == full.content
-    thumb = httpx.get(f"{base1}/videos/{vid}/content?variant=thumbnail", headers=AUTH,
+    thumb = cluster.http.get(f"{base1}/videos/{vid}/content?variant=thumbnail", headers=AUTH,
                       timeout=30, follow_redirects=True)
     assert thumb.headers["content-type"] == "image/webp"
     # and the official SDK follows it too
