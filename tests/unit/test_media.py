@@ -8,6 +8,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from vidserve.api.errors import media_error
 from vidserve.engine.base import GenerationCancelled
+from vidserve.media import probe
 from vidserve.media.encode import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
@@ -529,6 +531,37 @@ def test_the_tail_decoded_from_its_keyframe_is_the_full_decodes_tail(
     if decoded < min(60, round((count - 1) * 24 / fps) + 1):  # what a full decode reads
         with pytest.raises(MediaError, match="more frames"):
             list(iter_frames(clip, **size, max_frames=decoded))
+
+
+@pytest.mark.parametrize("past", [0.5, 1000.0], ids=["a-later-keyframe", "the-last-keyframe"])
+def test_a_seek_that_lands_past_the_tail_decodes_it_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, past: float
+) -> None:
+    """A demuxer whose seek lands after the frames asked for costs a decode from the start,
+    never a wrong frame."""
+    clip = _keyframed_clip(tmp_path / "clip.mp4", 60, 24, gop=8)
+    size = {"width": W // 2, "height": H // 2, "fps": 24, "count": 60}
+    expected = list(iter_frames(clip, **size))[-5:]
+    opened = probe._open
+    seeks: list[int] = []
+
+    class Overshooting:
+        def __init__(self, container: Any) -> None:
+            self.container = container
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.container, name)
+
+        def seek(self, offset: int, **kw: Any) -> None:
+            seeks.append(offset)
+            if len(seeks) == 1:  # the tail's seek: to a keyframe after the frames asked for
+                offset += int(past / kw["stream"].time_base)
+            self.container.seek(offset, **kw)
+
+    monkeypatch.setattr(probe, "_open", lambda *a: Overshooting(opened(*a)))
+    got = list(iter_frames(clip, **size, first=55))
+    assert len(seeks) == 2  # the overshoot was noticed: decoded again from the start
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
 def test_the_tail_of_a_file_that_is_not_a_video_is_invalid(tmp_path: Path) -> None:

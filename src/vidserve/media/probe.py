@@ -245,11 +245,12 @@ def _decoded(
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
             decoded = frames()
             landed = next(decoded, None)
-            if landed is not None and landed[0] > target + 1e-6:
-                # a keyframe after the frames asked for: decode them from the start instead
+            if landed is None or landed[0] > target + 1e-6:
+                # nothing, or a keyframe after the frames asked for: decode from the start
                 container.seek(0, stream=stream, backward=True)
+                count = 0
                 decoded = frames()
-            elif landed is not None:
+            else:
                 decoded = itertools.chain([landed], decoded)
         for t, frame in decoded:
             if t > start:  # a seek back to the start gives the first frame again
@@ -290,7 +291,8 @@ def iter_frames(
         start = current[0]
         for i in range(count):
             t = start + i / fps
-            # the later frame on a tie; a frame at or before t is never skipped by the seek
+            # the later frame on a tie; with ``first``, the frames the seek skipped all come
+            # before a keyframe at or before frame ``first``'s time: never the nearest to it
             while upcoming is not None and abs(upcoming[0] - t) <= abs(current[0] - t) + 1e-9:
                 current, upcoming = upcoming, next(decoded, None)
             if i >= first:
