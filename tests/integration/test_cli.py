@@ -63,7 +63,7 @@ def test_database_keys_scope_projects(tmp_path: Path, http: httpx.Client) -> Non
     try:
         base = server.base_url
         r = http.post(f"{base}/videos", headers={"Authorization": f"Bearer {alpha}"},
-                       json={"prompt": "alpha's video"})
+                      json={"prompt": "alpha's video"})
         assert r.status_code == 200, r.text
         vid = r.json()["id"]
         # another project's id is a 404, exactly like a missing one

@@ -98,14 +98,14 @@ def test_full_assets_disk_requeues_jobs_and_answers_503(
     base = server.base_url
     try:
         kept = http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
-                          files={"file": ("a.png", b"\x89PNG" + b"x" * 4000, "image/png")})
+                         files={"file": ("a.png", b"\x89PNG" + b"x" * 4000, "image/png")})
         assert kept.status_code == 200, kept.text
         vid = http.post(f"{base}/videos", headers=AUTH, json={"prompt": "full"}).json()["id"]
         assert _wait_status(data, vid, {"in_progress"})["status"] == "in_progress"
         filler = _fill(small_disk)
 
         _assert_full(http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
-                                files={"file": ("b.png", b"y" * 300_000, "image/png")}))
+                               files={"file": ("b.png", b"y" * 300_000, "image/png")}))
         row = _wait_status(data, vid, {"failed", "completed"})
         assert row["status"] == "failed" and row["error_code"] == "storage_full", dict(row)
         assert row["attempt"] == 2  # handed back once: the disk's fault, not the job's
@@ -135,11 +135,11 @@ def test_full_disk_under_the_database_still_deletes(
     base = server.base_url
     try:
         kept = http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
-                          files={"file": ("a.png", b"x" * 200_000, "image/png")})
+                         files={"file": ("a.png", b"x" * 200_000, "image/png")})
         assert kept.status_code == 200, kept.text
         _fill(small_disk)
         _assert_full(http.post(f"{base}/files", headers=AUTH, data={"purpose": "vision"},
-                                files={"file": ("b.png", b"y" * 300_000, "image/png")}))
+                               files={"file": ("b.png", b"y" * 300_000, "image/png")}))
         _assert_full(http.post(f"{base}/videos", headers=AUTH, json={"prompt": "more"}))
         deleted = http.delete(f"{base}/files/{kept.json()['id']}", headers=AUTH)
         assert deleted.status_code == 200 and deleted.json()["deleted"] is True

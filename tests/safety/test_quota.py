@@ -75,7 +75,7 @@ def test_replays_at_the_quota_return_the_original_job(
         base = server.base_url
         first = [
             http.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": f"k{i}"},
-                       json={"prompt": f"p{i}"})
+                      json={"prompt": f"p{i}"})
             for i in range(QUOTA)
         ]
         assert [r.status_code for r in first] == [200] * QUOTA
@@ -92,7 +92,7 @@ def test_replays_at_the_quota_return_the_original_job(
         assert [r.status_code for r in answers[12:]] == [429] * 4
         # a replay with other parameters is still the reuse error, not the quota
         reused = http.post(f"{base}/videos", headers=AUTH | {"Idempotency-Key": "k0"},
-                            json={"prompt": "something else"})
+                           json={"prompt": "something else"})
         assert reused.status_code == 400
         assert reused.json()["error"]["code"] == "idempotency_key_reused"
     finally:
@@ -138,7 +138,7 @@ def test_replays_at_the_quota_return_the_original_remix_edit_and_extension(
         first = []
         for n, (path, body) in enumerate(requests):
             answer = http.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
-                                json=body)
+                               json=body)
             assert answer.status_code == 200, answer.text
             first.append(answer.json()["id"])
         for n, (path, body) in enumerate(requests):
@@ -147,7 +147,7 @@ def test_replays_at_the_quota_return_the_original_remix_edit_and_extension(
             assert fresh.status_code == 429, fresh.text
             assert int(fresh.headers["retry-after"]) >= 1
             replay = http.post(f"{base}{path}", headers=AUTH | {"Idempotency-Key": f"op{n}"},
-                                json=body)
+                               json=body)
             assert replay.status_code == 200, replay.text
             assert replay.json()["id"] == first[n]
             assert replay.json()["status"] in ("queued", "in_progress")

@@ -175,7 +175,7 @@ def test_allowed_image_url_is_fetched_and_used(
     try:
         url = f"http://localhost:{image_host.port}/ref.png"
         r = http.post(f"{server.base_url}/videos", headers=AUTH,
-                       json={"prompt": "animate it", "input_reference": {"image_url": url}})
+                      json={"prompt": "animate it", "input_reference": {"image_url": url}})
         assert r.status_code == 200, r.text
         assert image_host.seen[-1].path == "/ref.png"
         assert image_host.seen[-1].headers["Host"] == f"localhost:{image_host.port}"
